@@ -1,0 +1,49 @@
+/**
+ * The audit event catalogue: every event Latchkey records, with noun.past_verb names.
+ * docs/events.md is generated from this table and a test checks they agree.
+ */
+export const AUDIT_EVENTS = {
+  "reset_flow.created": "A reset flow was started (user name not yet known).",
+  "reset_flow.identified": "The person gave a user name and passed the captcha; eligibility was decided.",
+  "reset_flow.blocked": "The flow cannot go on: the user is ineligible or throttled (reason code says why).",
+  "reset_flow.expired": "A step was attempted on an expired flow.",
+  "reset_flow.completed": "The password was set and the flow closed.",
+  "verification.sent": "A verification code was sent (or, for a phantom or a non-matching contact, the same work was done without sending).",
+  "verification.failed": "A verification attempt failed.",
+  "verification.passed": "A verification gate was passed.",
+  "password.rejected": "A proposed new password failed the policy (rule ids in details, never the password).",
+  "password.reset": "A user's password was reset through self-service.",
+  "password.changed": "A user changed a known password.",
+  "sessions.revoked": "All sessions of a user were revoked.",
+  "throttle.locked": "A throttle limit was reached and self-service was locked for a time.",
+  "admin_contact.requested": "A person asked for an administrator's help; admins were notified (rate-limited).",
+  "notification.queued": "A notification was queued in the outbox.",
+  "notification.sent": "A queued message was delivered to the provider.",
+  "notification.failed": "A queued message could not be delivered (will retry or gave up).",
+  "tenant.settings_updated": "An administrator changed tenant settings.",
+  "user.created": "A user was created (seed, admin or sync).",
+  "method.registered": "A verification method was registered or confirmed.",
+  "method.removed": "A verification method was removed.",
+} as const;
+
+export type AuditEventName = keyof typeof AUDIT_EVENTS;
+
+/** Stable reason codes used in audit records (eligibility and blocking reasons). */
+export const REASON_CODES = {
+  user_not_found: "No account matches the user name.",
+  user_disabled: "The account is disabled.",
+  user_not_in_scope: "The account is outside the self-service scope.",
+  reset_disabled: "Self-service reset is switched off for the tenant.",
+  not_enough_methods: "The account has fewer registered methods than the policy requires.",
+  throttled: "Self-service is locked for this user after too many attempts.",
+  ip_throttled: "Too many requests from this address.",
+  writeback_unavailable: "The account lives in a directory and no writeback is available.",
+  code_wrong: "The code was wrong.",
+  code_expired: "The code had expired.",
+  answer_wrong: "A security answer was wrong.",
+  contact_mismatch: "The contact typed does not match a registered one (strict mode).",
+  policy_violation: "The password failed one or more policy rules.",
+  captcha_failed: "The captcha failed.",
+} as const;
+
+export type ReasonCode = keyof typeof REASON_CODES;
