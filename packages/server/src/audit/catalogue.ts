@@ -8,7 +8,8 @@ export const AUDIT_EVENTS = {
   "reset_flow.blocked": "The flow cannot go on: the user is ineligible or throttled (reason code says why).",
   "reset_flow.expired": "A step was attempted on an expired flow.",
   "reset_flow.completed": "The password was set and the flow closed.",
-  "verification.sent": "A verification code was sent (or, for a phantom or a non-matching contact, the same work was done without sending).",
+  "verification.sent":
+    "A verification code was sent (or, for a phantom or a non-matching contact, the same work was done without sending).",
   "verification.failed": "A verification attempt failed.",
   "verification.passed": "A verification gate was passed.",
   "password.rejected": "A proposed new password failed the policy (rule ids in details, never the password).",
@@ -16,7 +17,8 @@ export const AUDIT_EVENTS = {
   "password.changed": "A user changed a known password.",
   "sessions.revoked": "All sessions of a user were revoked.",
   "throttle.locked": "A throttle limit was reached and self-service was locked for a time.",
-  "admin_contact.requested": "A person asked for an administrator's help; admins were notified (rate-limited).",
+  "admin_contact.requested":
+    "A person asked for an administrator's help; admins were notified (rate-limited).",
   "notification.queued": "A notification was queued in the outbox.",
   "notification.sent": "A queued message was delivered to the provider.",
   "notification.failed": "A queued message could not be delivered (will retry or gave up).",

@@ -19,23 +19,38 @@ export const passwordPolicySchema = z
       .min(0)
       .max(4)
       .default(0)
-      .describe("How many of the four character classes (lower, upper, digit, symbol) are required; 0 = none (NIST)."),
+      .describe(
+        "How many of the four character classes (lower, upper, digit, symbol) are required; 0 = none (NIST).",
+      ),
     bannedWords: z
       .object({
         enabled: z.boolean().default(true),
         useGlobalList: z.boolean().default(true).describe("Use the list shipped with Latchkey."),
-        custom: z.array(z.string().min(1).max(64)).max(1000).default([]).describe("The tenant's own banned terms."),
+        custom: z
+          .array(z.string().min(1).max(64))
+          .max(1000)
+          .default([])
+          .describe("The tenant's own banned terms."),
         minScore: z.number().int().min(1).max(20).default(5).describe("Points needed to pass (Entra: 5)."),
       })
       .prefault({}),
     minStrength: z.number().int().min(0).max(4).default(3).describe("Minimum zxcvbn score (0–4)."),
     breached: z
       .object({
-        offline: z.boolean().default(true).describe("Check the offline breached-password filter when one is loaded."),
+        offline: z
+          .boolean()
+          .default(true)
+          .describe("Check the offline breached-password filter when one is loaded."),
         hibp: z.boolean().default(false).describe("Ask the HIBP range API (k-anonymity, padded)."),
       })
       .prefault({}),
-    history: z.number().int().min(0).max(24).default(5).describe("Refuse the last N passwords (cloud accounts)."),
+    history: z
+      .number()
+      .int()
+      .min(0)
+      .max(24)
+      .default(5)
+      .describe("Refuse the last N passwords (cloud accounts)."),
   })
   .prefault({});
 export type PasswordPolicy = z.infer<typeof passwordPolicySchema>;
@@ -45,8 +60,20 @@ export const throttleSchema = z
     verifyAttemptsPerMethodPerHour: z.number().int().min(1).max(100).default(5),
     emailsPer10Minutes: z.number().int().min(1).max(100).default(10),
     failedIdentityProofsPer24h: z.number().int().min(1).max(100).default(5),
-    lockoutMinutes: z.number().int().min(1).max(10080).default(1440).describe("Self-service lockout after a limit is hit."),
-    perIpPerMinute: z.number().int().min(1).max(10000).default(30).describe("Flow starts per client IP per minute."),
+    lockoutMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(10080)
+      .default(1440)
+      .describe("Self-service lockout after a limit is hit."),
+    perIpPerMinute: z
+      .number()
+      .int()
+      .min(1)
+      .max(10000)
+      .default(30)
+      .describe("Flow starts per client IP per minute."),
   })
   .prefault({});
 export type ThrottleSettings = z.infer<typeof throttleSchema>;
@@ -55,7 +82,10 @@ export const questionsSchema = z
   .object({
     registerCount: z.number().int().min(3).max(5).default(3),
     answerCount: z.number().int().min(1).max(5).default(2),
-    custom: z.array(z.object({ id: z.string().min(1).max(40), text: z.string().min(5).max(200) })).max(20).default([]),
+    custom: z
+      .array(z.object({ id: z.string().min(1).max(40), text: z.string().min(5).max(200) }))
+      .max(20)
+      .default([]),
     minAnswerLength: z.number().int().min(1).max(20).default(3),
   })
   .prefault({});
@@ -65,12 +95,21 @@ export const tenantSettingsSchema = z
     reset: z
       .object({
         enabled: z.boolean().default(true),
-        scope: z.enum(["none", "group", "all"]).default("all").describe("Who may reset: nobody, members of scopeGroup, everybody."),
+        scope: z
+          .enum(["none", "group", "all"])
+          .default("all")
+          .describe("Who may reset: nobody, members of scopeGroup, everybody."),
         scopeGroup: z.string().nullable().default(null),
-        gates: z.union([z.literal(1), z.literal(2)]).default(1).describe("Verification gates for ordinary users (admins always 2)."),
+        gates: z
+          .union([z.literal(1), z.literal(2)])
+          .default(1)
+          .describe("Verification gates for ordinary users (admins always 2)."),
         methods: z.array(z.enum(METHOD_TYPES)).min(1).default(["email", "sms", "totp", "questions"]),
         disclosure: z.enum(["strict", "guided"]).default("strict"),
-        identifyBy: z.array(z.enum(["username", "upn", "email"])).min(1).default(["username", "upn", "email"]),
+        identifyBy: z
+          .array(z.enum(["username", "upn", "email"]))
+          .min(1)
+          .default(["username", "upn", "email"]),
         flowLifetimeMinutes: z.number().int().min(5).max(60).default(15),
         codeDigits: z.number().int().min(6).max(8).default(6),
         codeLifetimeMinutes: z.number().int().min(1).max(10).default(5),
@@ -85,7 +124,10 @@ export const tenantSettingsSchema = z
         organisationName: z.string().min(1).max(100).default("Example Organisation"),
         helpdeskUrl: z.string().url().nullable().default(null),
         helpdeskText: z.string().max(500).default("Contact your IT helpdesk."),
-        primaryColour: z.string().regex(/^#[0-9a-fA-F]{6}$/).default("#1f4e8c"),
+        primaryColour: z
+          .string()
+          .regex(/^#[0-9a-fA-F]{6}$/)
+          .default("#1f4e8c"),
       })
       .prefault({}),
     notifications: z

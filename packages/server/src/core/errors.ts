@@ -10,22 +10,82 @@ export interface ErrorDefinition {
 }
 
 export const ERRORS = {
-  CONFIG_INVALID: { status: 500, messageId: "error.config_invalid", description: "The configuration is invalid or insecure." },
-  VALIDATION_FAILED: { status: 400, messageId: "error.validation_failed", description: "The request did not pass input validation." },
+  CONFIG_INVALID: {
+    status: 500,
+    messageId: "error.config_invalid",
+    description: "The configuration is invalid or insecure.",
+  },
+  VALIDATION_FAILED: {
+    status: 400,
+    messageId: "error.validation_failed",
+    description: "The request did not pass input validation.",
+  },
   NOT_FOUND: { status: 404, messageId: "error.not_found", description: "No such resource." },
-  FLOW_NOT_FOUND: { status: 404, messageId: "error.flow_not_found", description: "The flow does not exist or is not bound to this browser." },
-  FLOW_EXPIRED: { status: 410, messageId: "error.flow_expired", description: "The flow has expired; start again." },
-  FLOW_WRONG_STATE: { status: 409, messageId: "error.flow_wrong_state", description: "The flow is not in a state that allows this step." },
-  CSRF_MISMATCH: { status: 403, messageId: "error.csrf_mismatch", description: "The anti-forgery token is missing or wrong." },
-  CAPTCHA_FAILED: { status: 400, messageId: "error.captcha_failed", description: "The captcha solution is missing or invalid." },
-  THROTTLED: { status: 429, messageId: "error.throttled", description: "Too many attempts; wait until the time given." },
-  VERIFICATION_FAILED: { status: 400, messageId: "error.verification_failed", description: "The code or answer was not accepted." },
-  METHOD_NOT_AVAILABLE: { status: 400, messageId: "error.method_not_available", description: "That verification method cannot be used here." },
-  PASSWORD_REJECTED: { status: 400, messageId: "error.password_rejected", description: "The new password does not satisfy the policy." },
-  PASSWORD_SET_FAILED: { status: 502, messageId: "error.password_set_failed", description: "The password could not be set." },
-  STORE_UNAVAILABLE: { status: 503, messageId: "error.store_unavailable", description: "The store cannot be reached." },
-  PROVIDER_FAILED: { status: 502, messageId: "error.provider_failed", description: "A message provider (mail, SMS, voice) failed." },
-  DEMO_ONLY: { status: 404, messageId: "error.not_found", description: "The route exists only in demo mode." },
+  FLOW_NOT_FOUND: {
+    status: 404,
+    messageId: "error.flow_not_found",
+    description: "The flow does not exist or is not bound to this browser.",
+  },
+  FLOW_EXPIRED: {
+    status: 410,
+    messageId: "error.flow_expired",
+    description: "The flow has expired; start again.",
+  },
+  FLOW_WRONG_STATE: {
+    status: 409,
+    messageId: "error.flow_wrong_state",
+    description: "The flow is not in a state that allows this step.",
+  },
+  CSRF_MISMATCH: {
+    status: 403,
+    messageId: "error.csrf_mismatch",
+    description: "The anti-forgery token is missing or wrong.",
+  },
+  CAPTCHA_FAILED: {
+    status: 400,
+    messageId: "error.captcha_failed",
+    description: "The captcha solution is missing or invalid.",
+  },
+  THROTTLED: {
+    status: 429,
+    messageId: "error.throttled",
+    description: "Too many attempts; wait until the time given.",
+  },
+  VERIFICATION_FAILED: {
+    status: 400,
+    messageId: "error.verification_failed",
+    description: "The code or answer was not accepted.",
+  },
+  METHOD_NOT_AVAILABLE: {
+    status: 400,
+    messageId: "error.method_not_available",
+    description: "That verification method cannot be used here.",
+  },
+  PASSWORD_REJECTED: {
+    status: 400,
+    messageId: "error.password_rejected",
+    description: "The new password does not satisfy the policy.",
+  },
+  PASSWORD_SET_FAILED: {
+    status: 502,
+    messageId: "error.password_set_failed",
+    description: "The password could not be set.",
+  },
+  STORE_UNAVAILABLE: {
+    status: 503,
+    messageId: "error.store_unavailable",
+    description: "The store cannot be reached.",
+  },
+  PROVIDER_FAILED: {
+    status: 502,
+    messageId: "error.provider_failed",
+    description: "A message provider (mail, SMS, voice) failed.",
+  },
+  DEMO_ONLY: {
+    status: 404,
+    messageId: "error.not_found",
+    description: "The route exists only in demo mode.",
+  },
   INTERNAL: { status: 500, messageId: "error.internal", description: "Unexpected internal error." },
 } as const satisfies Record<string, ErrorDefinition>;
 

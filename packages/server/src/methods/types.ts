@@ -8,10 +8,10 @@
  * anything or succeed, so that nothing observable differs.
  */
 import type { Kysely } from "kysely";
+import type { MethodType, TenantSettings } from "../config/tenant-settings.js";
 import type { Clock } from "../core/clock.js";
 import type { Random } from "../core/random.js";
 import type { ServerSecrets } from "../core/secrets.js";
-import type { MethodType, TenantSettings } from "../config/tenant-settings.js";
 import type { AuthMethod, Database, Tenant, User } from "../store/schema.js";
 
 export interface MethodServices {
@@ -44,7 +44,13 @@ export interface ChallengeContext {
 
 /** What the page/API shows to the person for a started challenge. Never a secret. */
 export type ChallengePrompt =
-  | { kind: "code"; channel: "email" | "sms" | "voice"; digits: number; expiresAt: number; sentToMasked: string | null }
+  | {
+      kind: "code";
+      channel: "email" | "sms" | "voice";
+      digits: number;
+      expiresAt: number;
+      sentToMasked: string | null;
+    }
   | { kind: "totp"; digits: number }
   | { kind: "questions"; questions: { id: string; text: string }[] }
   | { kind: "passkey"; options: unknown };
@@ -60,7 +66,9 @@ export interface VerifyInput {
   response: Record<string, unknown>;
 }
 
-export type VerifyResult = { ok: true } | { ok: false; reason: "code_wrong" | "code_expired" | "answer_wrong" };
+export type VerifyResult =
+  | { ok: true }
+  | { ok: false; reason: "code_wrong" | "code_expired" | "answer_wrong" };
 
 export interface VerificationMethod {
   readonly type: MethodType;

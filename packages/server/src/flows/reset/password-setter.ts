@@ -14,5 +14,9 @@ export interface PasswordSetter {
   /** Whether this setter serves the user (cloud setter: kind 'cloud'). */
   serves(user: User): boolean;
   /** Sets the password; the plaintext lives only in memory for this call. */
-  setPassword(user: User, newPassword: string, opts: { flowId: string; unlock: boolean }): Promise<SetPasswordResult>;
+  setPassword(
+    user: User,
+    newPassword: string,
+    opts: { flowId: string; unlock: boolean },
+  ): Promise<SetPasswordResult>;
 }

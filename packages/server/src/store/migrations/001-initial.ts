@@ -64,7 +64,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("password_hash", "text", (c) => c.notNull())
     .addColumn("created_at", "bigint", (c) => c.notNull())
     .execute();
-  await db.schema.createIndex("password_history_user").on("password_history").columns(["user_id", "created_at"]).execute();
+  await db.schema
+    .createIndex("password_history_user")
+    .on("password_history")
+    .columns(["user_id", "created_at"])
+    .execute();
 
   await db.schema
     .createTable("auth_methods")
@@ -113,7 +117,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("used_at", "bigint")
     .addColumn("created_at", "bigint", (c) => c.notNull())
     .execute();
-  await db.schema.createIndex("challenges_flow").on("challenges").columns(["flow_id", "method_type"]).execute();
+  await db.schema
+    .createIndex("challenges_flow")
+    .on("challenges")
+    .columns(["flow_id", "method_type"])
+    .execute();
 
   await db.schema
     .createTable("throttle_counters")
@@ -140,7 +148,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("flow_id", "text")
     .addColumn("details_json", "text", (c) => c.notNull().defaultTo("{}"))
     .execute();
-  await db.schema.createIndex("audit_events_tenant_time").on("audit_events").columns(["tenant_id", "occurred_at"]).execute();
+  await db.schema
+    .createIndex("audit_events_tenant_time")
+    .on("audit_events")
+    .columns(["tenant_id", "occurred_at"])
+    .execute();
   await db.schema.createIndex("audit_events_flow").on("audit_events").column("flow_id").execute();
 
   await db.schema
@@ -184,7 +196,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn("updated_at", "bigint", (c) => c.notNull())
     .addColumn("completed_at", "bigint")
     .execute();
-  await db.schema.createIndex("writeback_operations_state").on("writeback_operations").columns(["state", "created_at"]).execute();
+  await db.schema
+    .createIndex("writeback_operations_state")
+    .on("writeback_operations")
+    .columns(["state", "created_at"])
+    .execute();
 
   await db.schema
     .createTable("outbox")

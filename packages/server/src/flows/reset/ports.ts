@@ -1,0 +1,66 @@
+/**
+ * What the reset flow needs from the rest of the server, as small interfaces. The flow depends on
+ * these shapes, not on concrete modules, so tests can run it with real parts wired differently and
+ * the agent-backed password setter can arrive later without touching the flow.
+ */
+import type { PasswordPolicy } from "../../config/tenant-settings.js";
+
+export interface ThrottleResult {
+  allowed: boolean;
+  remaining: number;
+  lockedUntil: number | null;
+}
+
+export interface ThrottlePort {
+  hit(
+    tenantId: string,
+    key: string,
+    opts: { limit: number; windowMs: number; lockMs: number },
+  ): Promise<ThrottleResult>;
+  peek(tenantId: string, key: string): Promise<ThrottleResult | null>;
+}
+
+export interface CaptchaPort {
+  verify(payload: string): Promise<boolean>;
+}
+
+export interface PasswordRuleVerdict {
+  id: string;
+  ok: boolean;
+  messageId: string;
+  params?: Record<string, number | string>;
+}
+
+export interface PasswordVerdictPort {
+  ok: boolean;
+  rules: PasswordRuleVerdict[];
+}
+
+export interface PasswordCheckPort {
+  check(input: {
+    password: string;
+    policy: PasswordPolicy;
+    user: { username: string; displayName?: string; givenName?: string; surname?: string; email?: string };
+    organisationName: string;
+    history?: (password: string) => Promise<boolean>;
+  }): Promise<PasswordVerdictPort>;
+}
+
+export interface EnqueuePort {
+  enqueue(message: {
+    tenantId: string;
+    channel: "email" | "sms" | "voice";
+    template: string;
+    to: string;
+    subject?: string;
+    text: string;
+    html?: string;
+  }): Promise<unknown>;
+}
+
+/** Who is asking: recorded in audit events. */
+export interface RequestMeta {
+  ip: string | null;
+  userAgent: string | null;
+  locale: string;
+}

@@ -1,0 +1,775 @@
+/**
+ * The reset flow's steps, independent of transport: the JSON API and the server-rendered pages
+ * both call this service and render what it returns. Each step loads the flow through
+ * ResetFlowRepository.load (binding, expiry, state, CSRF), does its work, records audit events and
+ * saves the flow through the state machine.
+ *
+ * Enumeration: an unknown user name produces a phantom flow that runs the same queries, throttles,
+ * audit writes and method work as a real one and gets the same view back; only sending and passing
+ * are impossible for it.
+ */
+import type { Kysely } from "kysely";
+import type { ReasonCode } from "../../audit/catalogue.js";
+import type { AuditSink } from "../../audit/emitter.js";
+import { type MethodType, parseTenantSettings, type TenantSettings } from "../../config/tenant-settings.js";
+import type { Clock } from "../../core/clock.js";
+import { LatchkeyError } from "../../core/errors.js";
+import type { Random } from "../../core/random.js";
+import type { ChallengePrompt, VerificationMethod } from "../../methods/types.js";
+import type { AuthMethod, Database, Tenant, User } from "../../store/schema.js";
+import { checkEligibility, methodsAllowedFor } from "./eligibility.js";
+import { type ResetContext, type ResetFlow, ResetFlowRepository } from "./flow-repository.js";
+import type { PasswordSetter } from "./password-setter.js";
+import type {
+  CaptchaPort,
+  EnqueuePort,
+  PasswordCheckPort,
+  PasswordVerdictPort,
+  RequestMeta,
+  ThrottlePort,
+} from "./ports.js";
+import type { ResetState } from "./states.js";
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+export interface ResetServiceDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  random: Random;
+  audit: AuditSink;
+  methods: Partial<Record<MethodType, VerificationMethod>>;
+  throttle: ThrottlePort;
+  captcha: CaptchaPort;
+  passwords: PasswordCheckPort;
+  setters: PasswordSetter[];
+  outbox: EnqueuePort;
+  /** Checks a candidate against the user's password history (cloud accounts); false when not in it. */
+  inHistory(user: User, password: string, depth: number): Promise<boolean>;
+  /** Revokes every session of the user; returns how many. */
+  revokeSessions(user: User): Promise<number>;
+}
+
+/** A method as the page offers it. `hint` is null in strict mode (nothing about the user is shown). */
+export interface OfferedMethod {
+  type: MethodType;
+  hint: string | null;
+  needsContact: boolean;
+}
+
+export type ResetView =
+  | { state: "identify"; flowId: string; csrf: string; expiresAt: number }
+  | {
+      state: "verify";
+      flowId: string;
+      csrf: string;
+      expiresAt: number;
+      disclosure: "strict" | "guided";
+      gatesPassed: number;
+      /** Shown once a gate is passed (before that, in strict mode, it would tell an admin apart). */
+      gatesRequired: number | null;
+      methods: OfferedMethod[];
+      challenge: { method: MethodType; prompt: ChallengePrompt } | null;
+    }
+  | { state: "new_password"; flowId: string; csrf: string; expiresAt: number }
+  | { state: "completed"; flowId: string; csrf: string; expiresAt: number }
+  | {
+      state: "blocked";
+      flowId: string;
+      csrf: string;
+      expiresAt: number;
+      reason: "contact_admin" | "throttled";
+      lockedUntil: number | null;
+      adminContacted: boolean;
+    };
+
+export interface StepInput {
+  tenant: Tenant;
+  flowId: string;
+  binding: string | undefined;
+  csrf: string | undefined;
+  meta: RequestMeta;
+}
+
+const CONTACT_METHODS: readonly MethodType[] = ["email", "sms", "voice"];
+
+export class ResetService {
+  readonly flows: ResetFlowRepository;
+
+  constructor(private readonly deps: ResetServiceDeps) {
+    this.flows = new ResetFlowRepository(deps.db, deps.clock, deps.random);
+  }
+
+  private implemented(): MethodType[] {
+    return Object.keys(this.deps.methods) as MethodType[];
+  }
+
+  /** Step 0: a new flow bound to a new cookie. */
+  async start(tenant: Tenant, meta: RequestMeta): Promise<{ view: ResetView; binding: string }> {
+    const settings = parseTenantSettings(tenant.settings_json);
+    const ipLimit = await this.deps.throttle.hit(tenant.id, `ip:${meta.ip ?? "unknown"}:start`, {
+      limit: settings.throttles.perIpPerMinute,
+      windowMs: MINUTE,
+      lockMs: MINUTE,
+    });
+    if (!ipLimit.allowed) {
+      await this.deps.audit.emit({
+        tenantId: tenant.id,
+        event: "reset_flow.blocked",
+        result: "failure",
+        reason: "ip_throttled",
+        ip: meta.ip,
+        userAgent: meta.userAgent,
+      });
+      throw new LatchkeyError("THROTTLED", undefined, {
+        until: ipLimit.lockedUntil ?? this.deps.clock.now() + MINUTE,
+      });
+    }
+    const { flow, binding } = await this.flows.create(tenant.id, settings.reset.flowLifetimeMinutes * MINUTE);
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "reset_flow.created",
+      result: "info",
+      flowId: flow.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+    });
+    return { view: await this.viewOf(tenant, settings, flow), binding };
+  }
+
+  /** Reads the current view (GET). */
+  async view(tenant: Tenant, flowId: string, binding: string | undefined): Promise<ResetView> {
+    const flow = await this.flows.load(tenant.id, flowId, {
+      binding,
+      allowed: ["identify", "verify", "new_password", "completed", "blocked"],
+    });
+    return this.viewOf(tenant, parseTenantSettings(tenant.settings_json), flow);
+  }
+
+  /** Step 1: user name and captcha. */
+  async identify(step: StepInput, input: { username: string; captcha: string }): Promise<ResetView> {
+    const { tenant, meta } = step;
+    const settings = parseTenantSettings(tenant.settings_json);
+    const flow = await this.load(step, ["identify"]);
+    if (!(await this.deps.captcha.verify(input.captcha))) {
+      await this.deps.audit.emit({
+        tenantId: tenant.id,
+        event: "reset_flow.identified",
+        result: "failure",
+        reason: "captcha_failed",
+        flowId: flow.id,
+        ip: meta.ip,
+        userAgent: meta.userAgent,
+      });
+      throw new LatchkeyError("CAPTCHA_FAILED");
+    }
+    const identifier = normaliseIdentifier(input.username);
+    const user = await this.findUser(tenant.id, settings, identifier);
+    // The same queries run for a phantom: methods of a user id that cannot exist.
+    const methods = await this.registeredMethods(tenant.id, user?.id ?? "");
+    const lockedUntil = await this.lockedUntil(tenant.id, userKey(user, identifier));
+    const setter = user ? this.deps.setters.find((s) => s.serves(user)) : undefined;
+    const eligibility = checkEligibility({
+      settings,
+      user,
+      registered: this.registeredTypes(methods),
+      implemented: this.implemented(),
+      lockedUntil,
+      now: this.deps.clock.now(),
+      canSetPassword: setter !== undefined,
+    });
+
+    const context: ResetContext = {
+      identifier,
+      requiredGates: eligibility.requiredGates,
+      disclosure: settings.reset.disclosure,
+    };
+    let next: ResetState;
+    if (!eligibility.eligible && eligibility.reason === "throttled") {
+      context.blockedReason = "throttled";
+      context.lockedUntil = lockedUntil ?? undefined;
+      next = settings.reset.disclosure === "strict" ? "verify" : "blocked";
+    } else if (settings.reset.disclosure === "strict") {
+      next = "verify";
+    } else {
+      next = eligibility.eligible ? "verify" : "blocked";
+      if (!eligibility.eligible) context.blockedReason = "contact_admin";
+    }
+    // In strict mode an ineligible user becomes a phantom: same path, can never pass.
+    const phantom = !eligibility.eligible;
+    const saved = await this.flows.save(
+      { ...flow, userId: user?.id ?? null, phantom, context: { ...flow.context, ...context } },
+      next,
+    );
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "reset_flow.identified",
+      result: eligibility.eligible ? "success" : "failure",
+      reason: eligibility.reason,
+      target: user?.id ?? null,
+      flowId: flow.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      details: { checks: eligibility.checks.map((c) => `${c.id}:${c.ok ? "pass" : "fail"}`) },
+    });
+    if (next === "blocked") {
+      await this.deps.audit.emit({
+        tenantId: tenant.id,
+        event: "reset_flow.blocked",
+        result: "failure",
+        reason: eligibility.reason,
+        target: user?.id ?? null,
+        flowId: flow.id,
+        ip: meta.ip,
+        userAgent: meta.userAgent,
+      });
+    }
+    return this.viewOf(tenant, settings, saved);
+  }
+
+  /** Step 2a: pick a method and start its challenge (sends a code where the method has one). */
+  async startChallenge(step: StepInput, input: { method: string; contact?: string }): Promise<ResetView> {
+    const { tenant, meta } = step;
+    const settings = parseTenantSettings(tenant.settings_json);
+    const flow = await this.load(step, ["verify"]);
+    const { user, methods } = await this.flowUser(flow);
+    const method = this.offeredMethodTypes(settings, flow, user, methods).find((m) => m === input.method);
+    if (!method || flow.gatesPassed.includes(method)) throw new LatchkeyError("METHOD_NOT_AVAILABLE");
+    const impl = this.deps.methods[method];
+    if (!impl) throw new LatchkeyError("METHOD_NOT_AVAILABLE");
+    const key = userKey(user, flow.context.identifier ?? "");
+
+    await this.ensureNotLocked(tenant, flow, key);
+    if (method === "email") {
+      const emails = await this.deps.throttle.hit(tenant.id, `email:${key}`, {
+        limit: settings.throttles.emailsPer10Minutes,
+        windowMs: 10 * MINUTE,
+        lockMs: settings.throttles.lockoutMinutes * MINUTE,
+      });
+      if (!emails.allowed) return this.block(tenant, settings, flow, user, meta, emails.lockedUntil);
+    }
+    const contact =
+      CONTACT_METHODS.includes(method) && flow.context.disclosure === "strict" ? input.contact : undefined;
+    if (CONTACT_METHODS.includes(method) && flow.context.disclosure === "strict" && !contact) {
+      throw new LatchkeyError("VALIDATION_FAILED", "contact required", { field: "contact" });
+    }
+    // A phantom flow gets a null user: the method does the same work and sends nothing.
+    const ctxUser = flow.phantom ? null : user;
+    const started = await impl.start(
+      {
+        tenant,
+        settings,
+        flowId: flow.id,
+        user: ctxUser,
+        methods: ctxUser ? methods : [],
+        locale: meta.locale,
+      },
+      contact !== undefined ? { claimedContact: contact } : {},
+    );
+    const saved = await this.flows.save(
+      {
+        ...flow,
+        context: {
+          ...flow.context,
+          challenge: { id: started.challengeId, method, prompt: started.prompt } as never,
+        },
+      },
+      "verify",
+    );
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "verification.sent",
+      result: "info",
+      target: user?.id ?? null,
+      flowId: flow.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      details: { method },
+    });
+    return this.viewOf(tenant, settings, saved);
+  }
+
+  /** Step 2b: the person answers the challenge. */
+  async verifyChallenge(step: StepInput, input: { response: Record<string, unknown> }): Promise<ResetView> {
+    const { tenant, meta } = step;
+    const settings = parseTenantSettings(tenant.settings_json);
+    const flow = await this.load(step, ["verify"]);
+    const challenge = flow.context.challenge;
+    if (!challenge) throw new LatchkeyError("FLOW_WRONG_STATE", "no challenge started");
+    const method = challenge.method as MethodType;
+    const impl = this.deps.methods[method];
+    if (!impl) throw new LatchkeyError("METHOD_NOT_AVAILABLE");
+    const { user, methods } = await this.flowUser(flow);
+    const key = userKey(user, flow.context.identifier ?? "");
+    await this.ensureNotLocked(tenant, flow, key);
+
+    const attempt = await this.deps.throttle.hit(tenant.id, `verify:${key}:${method}`, {
+      limit: settings.throttles.verifyAttemptsPerMethodPerHour,
+      windowMs: HOUR,
+      lockMs: settings.throttles.lockoutMinutes * MINUTE,
+    });
+    if (!attempt.allowed) return this.block(tenant, settings, flow, user, meta, attempt.lockedUntil);
+
+    const ctxUser = flow.phantom ? null : user;
+    const result = await impl.verify(
+      {
+        tenant,
+        settings,
+        flowId: flow.id,
+        user: ctxUser,
+        methods: ctxUser ? methods : [],
+        locale: meta.locale,
+      },
+      { challengeId: challenge.id, response: input.response },
+    );
+    if (!result.ok || flow.phantom) {
+      const proofs = await this.deps.throttle.hit(tenant.id, `proof:${key}`, {
+        limit: settings.throttles.failedIdentityProofsPer24h,
+        windowMs: 24 * HOUR,
+        lockMs: settings.throttles.lockoutMinutes * MINUTE,
+      });
+      const reason: ReasonCode = result.ok ? "code_wrong" : result.reason;
+      await this.deps.audit.emit({
+        tenantId: tenant.id,
+        event: "verification.failed",
+        result: "failure",
+        reason,
+        target: user?.id ?? null,
+        flowId: flow.id,
+        ip: meta.ip,
+        userAgent: meta.userAgent,
+        details: { method },
+      });
+      if (!proofs.allowed) return this.block(tenant, settings, flow, user, meta, proofs.lockedUntil);
+      await this.flows.save({ ...flow, attempts: flow.attempts + 1 }, "verify");
+      throw new LatchkeyError("VERIFICATION_FAILED", undefined, { method });
+    }
+    const gatesPassed = [...flow.gatesPassed, method];
+    const required = flow.context.requiredGates ?? 2;
+    const next: ResetState = gatesPassed.length >= required ? "new_password" : "verify";
+    const { challenge: _done, ...rest } = flow.context;
+    const saved = await this.flows.save({ ...flow, gatesPassed, context: rest }, next);
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "verification.passed",
+      result: "success",
+      target: user?.id ?? null,
+      flowId: flow.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      details: { method, gatesPassed: gatesPassed.length, gatesRequired: required },
+    });
+    return this.viewOf(tenant, settings, saved);
+  }
+
+  /** Live rule verdicts for a candidate password (no side effect but the audit-free check). */
+  async checkPassword(step: StepInput, password: string): Promise<PasswordVerdictPort> {
+    const settings = parseTenantSettings(step.tenant.settings_json);
+    const flow = await this.load(step, ["new_password"]);
+    const { user } = await this.flowUser(flow);
+    if (!user) throw new LatchkeyError("FLOW_WRONG_STATE");
+    return this.verdict(settings, user, password, false);
+  }
+
+  /** Step 3: the new password. */
+  async setPassword(step: StepInput, input: { password: string; confirm: string }): Promise<ResetView> {
+    const { tenant, meta } = step;
+    const settings = parseTenantSettings(tenant.settings_json);
+    const flow = await this.load(step, ["new_password"]);
+    const { user } = await this.flowUser(flow);
+    if (!user || flow.phantom) throw new LatchkeyError("FLOW_WRONG_STATE");
+    if (input.password !== input.confirm) {
+      throw new LatchkeyError("VALIDATION_FAILED", "passwords differ", { field: "confirm" });
+    }
+    const verdict = await this.verdict(settings, user, input.password, true);
+    if (!verdict.ok) {
+      const failed = verdict.rules.filter((r) => !r.ok).map((r) => r.id);
+      await this.deps.audit.emit({
+        tenantId: tenant.id,
+        event: "password.rejected",
+        result: "failure",
+        reason: "policy_violation",
+        target: user.id,
+        flowId: flow.id,
+        ip: meta.ip,
+        userAgent: meta.userAgent,
+        details: { ruleIds: failed },
+      });
+      throw new PasswordRejectedError(verdict);
+    }
+    const setter = this.deps.setters.find((s) => s.serves(user));
+    if (!setter) throw new LatchkeyError("PASSWORD_SET_FAILED", "no setter for user");
+    const result = await setter.setPassword(user, input.password, { flowId: flow.id, unlock: true });
+    if (result.ok !== true) {
+      await this.deps.audit.emit({
+        tenantId: tenant.id,
+        event: "password.rejected",
+        result: "failure",
+        reason: result.ok === false ? result.code : "pending",
+        target: user.id,
+        flowId: flow.id,
+        ip: meta.ip,
+        userAgent: meta.userAgent,
+      });
+      throw new LatchkeyError("PASSWORD_SET_FAILED", undefined, {
+        messageId: result.ok === false ? result.messageId : "password.pending",
+      });
+    }
+    const saved = await this.flows.save(flow, "completed");
+    const revoked = await this.deps.revokeSessions(user);
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "password.reset",
+      result: "success",
+      actor: user.id,
+      target: user.id,
+      flowId: flow.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      details: { gates: flow.gatesPassed, kind: user.kind },
+    });
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "sessions.revoked",
+      result: "info",
+      target: user.id,
+      flowId: flow.id,
+      details: { count: revoked },
+    });
+    await this.notifyReset(tenant, settings, user, meta);
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "reset_flow.completed",
+      result: "success",
+      target: user.id,
+      flowId: flow.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+    });
+    return this.viewOf(tenant, settings, saved);
+  }
+
+  /** "Contact your administrator": notifies the tenant's admins, rate-limited per user and tenant. */
+  async contactAdmin(step: StepInput): Promise<ResetView> {
+    const { tenant, meta } = step;
+    const settings = parseTenantSettings(tenant.settings_json);
+    const flow = await this.load(step, ["blocked"]);
+    if (flow.context.blockedReason !== "contact_admin") throw new LatchkeyError("FLOW_WRONG_STATE");
+    const { user } = await this.flowUser(flow);
+    const key = userKey(user, flow.context.identifier ?? "");
+    const perUser = await this.deps.throttle.hit(tenant.id, `contact:${key}`, {
+      limit: settings.notifications.contactAdminPerUserPerDay,
+      windowMs: 24 * HOUR,
+      lockMs: 24 * HOUR,
+    });
+    const perTenant = await this.deps.throttle.hit(tenant.id, "contact:tenant", {
+      limit: settings.notifications.contactAdminPerTenantPerHour,
+      windowMs: HOUR,
+      lockMs: HOUR,
+    });
+    const admins = await this.adminAddresses(tenant.id, settings, null);
+    const send = user !== null && perUser.allowed && perTenant.allowed;
+    if (send) {
+      const when = new Date(this.deps.clock.now()).toISOString();
+      for (const to of admins) {
+        await this.deps.outbox.enqueue({
+          tenantId: tenant.id,
+          channel: "email",
+          template: "admin.contact_requested",
+          to,
+          subject: `Password help requested by ${user.display_name ?? user.username}`,
+          text:
+            `${user.display_name ?? user.username} (${user.upn ?? user.username}) could not reset their password ` +
+            `through self-service and asks for help.\n\nWhen: ${when}\nFrom: ${meta.ip ?? "unknown address"}\n` +
+            `Reason code: ${flow.context.blockedReason}. Run 'latchkey admin explain-user ${user.username}' for details.`,
+        });
+      }
+    }
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "admin_contact.requested",
+      result: send ? "success" : "failure",
+      reason: user ? (send ? null : "throttled") : "user_not_found",
+      target: user?.id ?? null,
+      flowId: flow.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      details: { notified: send ? admins.length : 0 },
+    });
+    const saved = { ...flow, context: { ...flow.context, lockedUntil: undefined } };
+    const view = await this.viewOf(tenant, settings, saved);
+    return view.state === "blocked" ? { ...view, adminContacted: true } : view;
+  }
+
+  // ——— internals ———
+
+  private load(step: StepInput, allowed: readonly ResetState[]): Promise<ResetFlow> {
+    return this.flows.load(step.tenant.id, step.flowId, {
+      binding: step.binding,
+      allowed,
+      csrf: step.csrf ?? "",
+    });
+  }
+
+  private async findUser(
+    tenantId: string,
+    settings: TenantSettings,
+    identifier: string,
+  ): Promise<User | null> {
+    const by = settings.reset.identifyBy;
+    const row = await this.deps.db
+      .selectFrom("users")
+      .selectAll()
+      .where("tenant_id", "=", tenantId)
+      .where((eb) =>
+        eb.or([
+          ...(by.includes("username") ? [eb("username", "=", identifier)] : []),
+          ...(by.includes("upn") ? [eb(eb.fn("lower", ["upn"]), "=", identifier)] : []),
+          ...(by.includes("email") ? [eb(eb.fn("lower", ["email"]), "=", identifier)] : []),
+        ]),
+      )
+      .limit(2)
+      .execute();
+    // Two accounts matching one identifier is ambiguous: treat as unknown rather than guess.
+    return row.length === 1 ? (row[0] ?? null) : null;
+  }
+
+  private async registeredMethods(tenantId: string, userId: string): Promise<AuthMethod[]> {
+    return this.deps.db
+      .selectFrom("auth_methods")
+      .selectAll()
+      .where("tenant_id", "=", tenantId)
+      .where("user_id", "=", userId)
+      .execute();
+  }
+
+  private registeredTypes(methods: AuthMethod[]): MethodType[] {
+    return this.implemented().filter((t) => this.deps.methods[t]?.isRegistered(methods));
+  }
+
+  private async flowUser(flow: ResetFlow): Promise<{ user: User | null; methods: AuthMethod[] }> {
+    const user = flow.userId
+      ? ((await this.deps.db
+          .selectFrom("users")
+          .selectAll()
+          .where("id", "=", flow.userId)
+          .where("tenant_id", "=", flow.tenantId)
+          .executeTakeFirst()) ?? null)
+      : null;
+    const methods = await this.registeredMethods(flow.tenantId, user?.id ?? "");
+    return { user, methods };
+  }
+
+  private offeredMethodTypes(
+    settings: TenantSettings,
+    flow: ResetFlow,
+    user: User | null,
+    methods: AuthMethod[],
+  ): MethodType[] {
+    if (flow.context.disclosure === "strict") {
+      // Strict: the tenant's methods, the same list for everybody (admins are told in the page that
+      // questions do not count for them; for them that method can never pass).
+      return settings.reset.methods.filter((m) => this.implemented().includes(m));
+    }
+    const allowed = methodsAllowedFor(settings, user, this.implemented());
+    return allowed.filter((m) => this.deps.methods[m]?.isRegistered(methods));
+  }
+
+  private async lockedUntil(tenantId: string, key: string): Promise<number | null> {
+    const now = this.deps.clock.now();
+    let until: number | null = null;
+    for (const k of [
+      `proof:${key}`,
+      `email:${key}`,
+      ...this.implemented().map((m) => `verify:${key}:${m}`),
+    ]) {
+      const r = await this.deps.throttle.peek(tenantId, k);
+      if (r?.lockedUntil && r.lockedUntil > now) until = Math.max(until ?? 0, r.lockedUntil);
+    }
+    return until;
+  }
+
+  private async ensureNotLocked(tenant: Tenant, flow: ResetFlow, key: string) {
+    const until = await this.lockedUntil(tenant.id, key);
+    if (until !== null) {
+      await this.flows.save(
+        { ...flow, context: { ...flow.context, blockedReason: "throttled", lockedUntil: until } },
+        "blocked",
+      );
+      throw new LatchkeyError("THROTTLED", undefined, { until });
+    }
+  }
+
+  private async block(
+    tenant: Tenant,
+    settings: TenantSettings,
+    flow: ResetFlow,
+    user: User | null,
+    meta: RequestMeta,
+    lockedUntil: number | null,
+  ): Promise<ResetView> {
+    const saved = await this.flows.save(
+      {
+        ...flow,
+        context: { ...flow.context, blockedReason: "throttled", lockedUntil: lockedUntil ?? undefined },
+      },
+      "blocked",
+    );
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "throttle.locked",
+      result: "failure",
+      reason: "throttled",
+      target: user?.id ?? null,
+      flowId: flow.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      details: { lockedUntil },
+    });
+    return this.viewOf(tenant, settings, saved);
+  }
+
+  private async verdict(
+    settings: TenantSettings,
+    user: User,
+    password: string,
+    withHistory: boolean,
+  ): Promise<PasswordVerdictPort> {
+    return this.deps.passwords.check({
+      password,
+      policy: settings.password,
+      user: {
+        username: user.username,
+        ...(user.display_name ? { displayName: user.display_name } : {}),
+        ...(user.given_name ? { givenName: user.given_name } : {}),
+        ...(user.surname ? { surname: user.surname } : {}),
+        ...(user.email ? { email: user.email } : {}),
+      },
+      organisationName: settings.branding.organisationName,
+      ...(withHistory && user.kind === "cloud" && settings.password.history > 0
+        ? { history: (pw: string) => this.deps.inHistory(user, pw, settings.password.history) }
+        : {}),
+    });
+  }
+
+  private async adminAddresses(
+    tenantId: string,
+    settings: TenantSettings,
+    except: string | null,
+  ): Promise<string[]> {
+    const admins = await this.deps.db
+      .selectFrom("users")
+      .select(["id", "email"])
+      .where("tenant_id", "=", tenantId)
+      .where("is_admin", "=", 1)
+      .where("enabled", "=", 1)
+      .execute();
+    const set = new Set(settings.notifications.adminEmails.map((e) => e.toLowerCase()));
+    for (const a of admins) if (a.email && a.id !== except) set.add(a.email.toLowerCase());
+    return [...set];
+  }
+
+  private async userEmails(user: User): Promise<string[]> {
+    const methods = await this.registeredMethods(user.tenant_id, user.id);
+    const set = new Set<string>();
+    for (const m of methods) {
+      if (m.type !== "email" || m.confirmed_at === null) continue;
+      const address = (JSON.parse(m.data_json) as { address?: string }).address;
+      if (address) set.add(address.toLowerCase());
+    }
+    if (user.email) set.add(user.email.toLowerCase());
+    return [...set];
+  }
+
+  private async notifyReset(tenant: Tenant, settings: TenantSettings, user: User, meta: RequestMeta) {
+    const when = new Date(this.deps.clock.now()).toISOString().replace("T", " ").slice(0, 16);
+    const from = meta.ip ?? "an unknown address";
+    const name = user.display_name ?? user.username;
+    for (const to of await this.userEmails(user)) {
+      await this.deps.outbox.enqueue({
+        tenantId: tenant.id,
+        channel: "email",
+        template: "password.reset",
+        to,
+        subject: `${settings.branding.organisationName}: your password was reset`,
+        text:
+          `Hello ${name},\n\nThe password of your account ${user.upn ?? user.username} was reset through ` +
+          `self-service at ${when} UTC from ${from}.\n\nIf this wasn't you, contact your helpdesk now: ` +
+          `${settings.branding.helpdeskUrl ?? settings.branding.helpdeskText}\n`,
+      });
+    }
+    if (user.is_admin === 1 && settings.reset.notifyAdminsOnAdminReset) {
+      for (const to of await this.adminAddresses(tenant.id, settings, user.id)) {
+        await this.deps.outbox.enqueue({
+          tenantId: tenant.id,
+          channel: "email",
+          template: "admin.password_reset",
+          to,
+          subject: `${settings.branding.organisationName}: an administrator reset their password`,
+          text:
+            `The administrator ${name} (${user.upn ?? user.username}) reset their password through self-service ` +
+            `at ${when} UTC from ${from}.\n\nIf this is unexpected, investigate now.\n`,
+        });
+      }
+    }
+  }
+
+  private async viewOf(_tenant: Tenant, settings: TenantSettings, flow: ResetFlow): Promise<ResetView> {
+    const base = { flowId: flow.id, csrf: flow.csrfToken, expiresAt: flow.expiresAt };
+    switch (flow.state) {
+      case "identify":
+        return { state: "identify", ...base };
+      case "verify": {
+        const { user, methods } = await this.flowUser(flow);
+        const strict = flow.context.disclosure === "strict";
+        const offered = this.offeredMethodTypes(settings, flow, user, methods).filter(
+          (m) => !flow.gatesPassed.includes(m),
+        );
+        const challenge = flow.context.challenge as
+          | { id: string; method: MethodType; prompt: ChallengePrompt }
+          | undefined;
+        return {
+          state: "verify",
+          ...base,
+          disclosure: strict ? "strict" : "guided",
+          gatesPassed: flow.gatesPassed.length,
+          gatesRequired: !strict || flow.gatesPassed.length > 0 ? (flow.context.requiredGates ?? null) : null,
+          methods: offered.map((type) => ({
+            type,
+            hint: strict ? null : (this.deps.methods[type]?.maskedHint(methods) ?? null),
+            needsContact: strict && CONTACT_METHODS.includes(type),
+          })),
+          challenge: challenge ? { method: challenge.method, prompt: challenge.prompt } : null,
+        };
+      }
+      case "new_password":
+        return { state: "new_password", ...base };
+      case "completed":
+        return { state: "completed", ...base };
+      case "blocked":
+        return {
+          state: "blocked",
+          ...base,
+          reason: flow.context.blockedReason === "throttled" ? "throttled" : "contact_admin",
+          lockedUntil: flow.context.lockedUntil ?? null,
+          adminContacted: false,
+        };
+    }
+  }
+}
+
+/** The policy refused a candidate: carries the per-rule verdicts for the page and the API. */
+export class PasswordRejectedError extends LatchkeyError {
+  constructor(readonly verdict: PasswordVerdictPort) {
+    super("PASSWORD_REJECTED");
+  }
+}
+
+export function normaliseIdentifier(input: string): string {
+  return input.normalize("NFKC").trim().toLowerCase().slice(0, 256);
+}
+
+/** Throttle key for a flow's subject: the user id when known, the typed identifier otherwise. */
+function userKey(user: User | null, identifier: string): string {
+  return user ? `u:${user.id}` : `n:${identifier}`;
+}
