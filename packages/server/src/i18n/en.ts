@@ -1,0 +1,186 @@
+/**
+ * The English catalogue: every sentence a person reads, keyed by a stable message id. Other
+ * languages copy these keys. Texts are plain text (the page templates escape them), never HTML.
+ * Interpolation is i18next's `{{name}}`; plurals use i18next's `_one` / `_other` suffixes with `count`.
+ */
+export const en = {
+  // Shared page chrome
+  "common.service_name": "Password reset",
+  "common.page_title": "{{page}} – {{organisation}}",
+  "common.skip_link": "Skip to main content",
+  "common.continue": "Continue",
+  "common.back": "Back",
+  "common.cancel": "Cancel",
+  "common.start_again": "Start again",
+  "common.error_summary.title": "There is a problem",
+  "common.error_prefix": "Error:",
+  "common.optional": "(optional)",
+  "common.show_password": "Show password",
+  "common.hide_password": "Hide password",
+  "common.password_shown": "Your password is shown.",
+  "common.password_hidden": "Your password is hidden.",
+  "common.helpdesk_heading": "Need help?",
+  "common.footer.powered_by": "Self-service password reset by Latchkey",
+  "common.page_not_found": "Page not found",
+  "common.page_not_found.body": "Check the address, or start again from the password reset page.",
+
+  // The person-facing message of every error code in core/errors.ts (a test keeps them in step)
+  "error.page_title": "Something went wrong",
+  "error.config_invalid": "The service is not configured correctly. Contact your helpdesk.",
+  "error.validation_failed": "Some of the information you entered is not valid. Check it and try again.",
+  "error.not_found": "We could not find what you asked for.",
+  "error.flow_not_found":
+    "We could not find your password reset. It may have been started in another browser. Start again.",
+  "error.flow_expired":
+    "Your password reset took too long and has expired, so we have not changed anything. Start again.",
+  "error.flow_wrong_state": "That step is not available now. Continue from where you were, or start again.",
+  "error.csrf_mismatch": "Your session could not be confirmed. Reload the page and try again.",
+  "error.captcha_failed": "We could not confirm that you are not a robot. Try the check again.",
+  "error.throttled": "Too many attempts. Wait a while and try again.",
+  "error.throttled_until": "Too many attempts. You can try again after {{time}}.",
+  "error.verification_failed": "That was not accepted. Check it and try again.",
+  "error.method_not_available": "That way of confirming it is you cannot be used here. Choose another.",
+  "error.password_rejected": "Your new password does not meet the rules. Choose a different password.",
+  "error.password_set_failed": "Your password could not be changed. Nothing was changed. Try again later.",
+  "error.store_unavailable": "The service is temporarily unavailable. Try again in a few minutes.",
+  "error.provider_failed": "We could not send your message. Try again, or choose another way.",
+  "error.internal": "Something went wrong on our side. Try again later.",
+
+  // The proof-of-work check (the altcha widget's strings, and the text for browsers without JavaScript)
+  "captcha.label": "I am not a robot",
+  "captcha.verifying": "Checking…",
+  "captcha.verified": "Checked",
+  "captcha.error": "The check failed. Try again.",
+  "captcha.expired": "The check expired. Try again.",
+  "captcha.wait": "Checking, please wait…",
+  "captcha.required": "Complete the check first.",
+  "captcha.js_required_title": "JavaScript is needed",
+  "captcha.js_required":
+    "This page uses a short automatic check to stop automated attacks, and the check needs JavaScript. Turn on JavaScript in your browser and reload the page, or contact your helpdesk to reset your password.",
+
+  // Reset step 1: identify
+  "reset.identify.title": "Reset your password",
+  "reset.identify.lead": "Enter your user name and we will help you set a new password.",
+  "reset.identify.username.label": "User name or email address",
+  "reset.identify.username.hint": "For example, jsmith or jsmith@example.com",
+  "reset.identify.error.username_required": "Enter your user name or email address",
+  "reset.identify.error.username_too_long": "User name must be {{max}} characters or fewer",
+  "reset.identify.error.captcha_required": "Complete the check that you are not a robot",
+  "reset.identify.submit": "Continue",
+
+  // Reset step 2: choose a method (guided disclosure) or give a contact (strict disclosure)
+  "reset.choose.title": "Choose how to confirm it is you",
+  "reset.choose.legend": "How do you want to confirm it is you?",
+  "reset.choose.hint": "We will send you a code or ask you a question.",
+  "reset.choose.gate": "Step {{gate}} of {{gates}}",
+  "reset.choose.second_gate": "Your account needs a second check. Choose a different way.",
+  "reset.choose.method.email": "Email a code to {{masked}}",
+  "reset.choose.method.sms": "Text a code to {{masked}}",
+  "reset.choose.method.voice": "Call {{masked}} and read out a code",
+  "reset.choose.method.totp": "Use a code from your authenticator app",
+  "reset.choose.method.questions": "Answer your security questions",
+  "reset.choose.method.passkey": "Use your passkey",
+  "reset.choose.error.required": "Choose how to confirm it is you",
+  "reset.choose.submit": "Continue",
+  "reset.strict.title": "Confirm your contact details",
+  "reset.strict.lead":
+    "Enter the email address or mobile number you registered. If it matches our records, we will send you a code.",
+  "reset.strict.contact.label": "Email address or mobile number",
+  "reset.strict.contact.hint": "Use the one you registered for password reset",
+  "reset.strict.error.contact_required": "Enter your email address or mobile number",
+
+  // Reset step 3: verify
+  "reset.code.title": "Enter the code",
+  "reset.code.sent.email": "We sent a {{digits}}-digit code to {{masked}}.",
+  "reset.code.sent.sms": "We sent a {{digits}}-digit code by text message to {{masked}}.",
+  "reset.code.sent.voice": "We are calling {{masked}} to read out a {{digits}}-digit code.",
+  "reset.code.sent.strict":
+    "If the details you entered match our records, we have sent a {{digits}}-digit code.",
+  "reset.code.expires": "The code expires at {{time}}.",
+  "reset.code.label": "Code",
+  "reset.code.hint": "The {{digits}}-digit code, for example 123456",
+  "reset.code.resend": "Send a new code",
+  "reset.code.not_received":
+    "If the code does not arrive within a few minutes, send a new one or choose another way.",
+  "reset.code.error.required": "Enter the code",
+  "reset.code.error.format": "Enter the code as {{digits}} digits",
+  "reset.code.error.wrong": "The code is not correct. Check it and try again.",
+  "reset.code.error.expired": "The code has expired. Send a new code.",
+  "reset.code.submit": "Confirm",
+  "reset.totp.title": "Enter the code from your authenticator app",
+  "reset.totp.label": "Code",
+  "reset.totp.hint": "The {{digits}}-digit code your app shows for this account",
+  "reset.questions.title": "Answer your security questions",
+  "reset.questions.hint": "Answers are not case sensitive.",
+  "reset.questions.error.required": "Answer this question",
+  "reset.questions.error.wrong": "One or more answers are not correct.",
+  "reset.passkey.title": "Use your passkey",
+  "reset.passkey.lead":
+    "Your browser will ask you to use your passkey, for example with your fingerprint, face, PIN or security key.",
+  "reset.passkey.start": "Use passkey",
+  "reset.passkey.js_required":
+    "Passkeys need JavaScript. Turn on JavaScript, or go back and choose another way.",
+  "reset.passkey.error.failed": "Your passkey could not be used. Try again, or choose another way.",
+  "reset.choose_another": "Choose another way",
+
+  // Reset step 5: new password
+  "reset.password.title": "Create a new password",
+  "reset.password.lead": "Choose a password you do not use anywhere else.",
+  "reset.password.new.label": "New password",
+  "reset.password.confirm.label": "Confirm new password",
+  "reset.password.rules.title": "Your password must:",
+  "reset.password.error.required": "Enter a new password",
+  "reset.password.error.confirm_required": "Enter your new password again",
+  "reset.password.error.mismatch": "The passwords do not match",
+  "reset.password.submit": "Change password",
+  "password.rule.length": "be between {{min}} and {{max}} characters long",
+  "password.rule.classes":
+    "contain at least {{count}} of these: lower-case letters, capital letters, numbers, symbols",
+  "password.rule.banned": "not contain common words or the names of products or of the organisation",
+  "password.rule.personal": "not contain your name or user name",
+  "password.rule.strength": "be hard to guess",
+  "password.rule.breached": "not be a password known from data breaches",
+  "password.rule.history_one": "not be your last password",
+  "password.rule.history_other": "not be one of your last {{count}} passwords",
+  "password.rules.state.ok": "Done:",
+  "password.rules.state.fail": "Not yet:",
+  "password.rules.state.unknown": "To check:",
+  "password.rules.summary.ok": "Your password meets all the rules.",
+  "password.rules.summary.failing_one": "{{count}} rule is not met yet.",
+  "password.rules.summary.failing_other": "{{count}} rules are not met yet.",
+  "password.rules.summary.unavailable":
+    "The rules could not be checked now. They will be checked when you continue.",
+
+  // Reset step 6–7: result
+  "reset.done.title": "Your password has been changed",
+  "reset.done.body": "You can now sign in with your new password.",
+  "reset.done.synced": "It can take a few minutes for the new password to work everywhere.",
+  "reset.done.unlocked": "Your account has also been unlocked.",
+  "reset.done.email_sent": "We have sent a confirmation to your email address.",
+  "reset.refused.title": "Your password was not changed",
+  "reset.refused.directory_policy":
+    "Your organisation's directory refused the new password, for example because it was used before or was changed too recently. Choose a different password.",
+  "reset.refused.directory_unavailable":
+    "We could not reach your organisation's directory. Try again in a few minutes.",
+  "reset.refused.account_disabled": "Your account is disabled. Contact your helpdesk.",
+  "reset.refused.try_again": "Try a different password",
+  "reset.ineligible.title": "You cannot reset your password here",
+  "reset.ineligible.body":
+    "Your account cannot use self-service password reset at the moment. Contact your helpdesk for help.",
+  "reset.ineligible.notified": "We have let your administrator know.",
+  "reset.throttled.title": "Too many attempts",
+  "reset.expired.title": "Your password reset has expired",
+
+  // Demo mode only
+  "demo.outbox.title": "Demo outbox",
+  "demo.outbox.lead": "The messages Latchkey would have sent. This page exists only in demo mode.",
+  "demo.outbox.empty": "No messages have been sent yet.",
+  "demo.outbox.channel": "Channel",
+  "demo.outbox.to": "To",
+  "demo.outbox.subject": "Subject",
+  "demo.outbox.sent_at": "Sent at",
+  "demo.outbox.refresh": "Refresh",
+} as const;
+
+/** Every message id in the English catalogue (plural forms listed with their suffix). */
+export type EnglishMessageId = keyof typeof en;
