@@ -91,14 +91,16 @@ export const en = {
 
   // Reset step 3: verify
   "reset.code.title": "Enter the code",
-  "reset.code.sent.email": "We sent a {{digits}}-digit code to {{masked}}.",
-  "reset.code.sent.sms": "We sent a {{digits}}-digit code by text message to {{masked}}.",
-  "reset.code.sent.voice": "We are calling {{masked}} to read out a {{digits}}-digit code.",
+  "reset.code.sent.email": "We sent a code to {{masked}}. It has {{digits}} digits.",
+  "reset.code.sent.sms": "We sent a code by text message to {{masked}}. It has {{digits}} digits.",
+  "reset.code.sent.voice": "We are calling {{masked}} to read out a code. It has {{digits}} digits.",
   "reset.code.sent.strict":
-    "If the details you entered match our records, we have sent a {{digits}}-digit code.",
+    "If the details you entered match our records, we have sent a code. It has {{digits}} digits.",
   "reset.code.expires": "The code expires at {{time}}.",
+  "reset.code.expires_in_one": "The code expires in {{count}} minute.",
+  "reset.code.expires_in_other": "The code expires in {{count}} minutes.",
   "reset.code.label": "Code",
-  "reset.code.hint": "The {{digits}}-digit code, for example 123456",
+  "reset.code.hint": "{{digits}} digits",
   "reset.code.resend": "Send a new code",
   "reset.code.not_received":
     "If the code does not arrive within a few minutes, send a new one or choose another way.",
@@ -109,7 +111,7 @@ export const en = {
   "reset.code.submit": "Confirm",
   "reset.totp.title": "Enter the code from your authenticator app",
   "reset.totp.label": "Code",
-  "reset.totp.hint": "The {{digits}}-digit code your app shows for this account",
+  "reset.totp.hint": "The {{digits}} digits your app shows for this account",
   "reset.questions.title": "Answer your security questions",
   "reset.questions.hint": "Answers are not case sensitive.",
   "reset.questions.error.required": "Answer this question",
