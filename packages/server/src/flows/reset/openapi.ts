@@ -7,7 +7,10 @@ import { ERRORS } from "../../core/errors.js";
 import { challengeBody, identifyBody, passwordBody, passwordCheckBody, verifyBody } from "./api-schemas.js";
 
 function body(schema: z.ZodType) {
-  return { required: true, content: { "application/json": { schema: z.toJSONSchema(schema, { io: "input" }) } } };
+  return {
+    required: true,
+    content: { "application/json": { schema: z.toJSONSchema(schema, { io: "input" }) } },
+  };
 }
 
 const flowResponse = {
@@ -55,10 +58,20 @@ export function resetOpenApi(): Record<string, unknown> {
         post: { summary: "Start a reset flow", responses: { "201": flowResponse, "429": errorResponse } },
       },
       "/api/v1/reset/flows/{flowId}": {
-        get: { summary: "Read the flow's current view", parameters: [flowIdParam], responses: { "200": flowResponse } },
+        get: {
+          summary: "Read the flow's current view",
+          parameters: [flowIdParam],
+          responses: { "200": flowResponse },
+        },
       },
-      "/api/v1/reset/flows/{flowId}/identify": step("Give the user name and the captcha solution", identifyBody),
-      "/api/v1/reset/flows/{flowId}/challenge": step("Choose a verification method and start it", challengeBody),
+      "/api/v1/reset/flows/{flowId}/identify": step(
+        "Give the user name and the captcha solution",
+        identifyBody,
+      ),
+      "/api/v1/reset/flows/{flowId}/challenge": step(
+        "Choose a verification method and start it",
+        challengeBody,
+      ),
       "/api/v1/reset/flows/{flowId}/verify": step("Answer the current challenge", verifyBody),
       "/api/v1/reset/flows/{flowId}/password/check": {
         post: {

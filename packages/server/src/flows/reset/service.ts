@@ -362,6 +362,14 @@ export class ResetService {
     return this.viewOf(tenant, settings, saved);
   }
 
+  /** "Choose another way": drops the challenge in progress (its code stays unusable once expired). */
+  async clearChallenge(step: StepInput): Promise<ResetView> {
+    const settings = parseTenantSettings(step.tenant.settings_json);
+    const flow = await this.load(step, ["verify"]);
+    const { challenge: _dropped, ...rest } = flow.context;
+    return this.viewOf(step.tenant, settings, await this.flows.save({ ...flow, context: rest }, "verify"));
+  }
+
   /** Live rule verdicts for a candidate password (no side effect but the audit-free check). */
   async checkPassword(step: StepInput, password: string): Promise<PasswordVerdictPort> {
     const settings = parseTenantSettings(step.tenant.settings_json);
