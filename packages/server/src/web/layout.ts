@@ -38,6 +38,8 @@ export interface PageOptions {
 /** The stylesheet and script every page loads. */
 export const BASE_STYLESHEET = "/static/latchkey.css";
 export const BASE_SCRIPT = "/static/latchkey.js";
+/** Declared so browsers do not ask for /favicon.ico (a 404 in every page's console otherwise). */
+export const FAVICON = "/static/favicon.svg";
 
 function sameOrigin(path: string): string {
   // A leading single slash only: "//host/x" is protocol-relative, i.e. another origin.
@@ -77,6 +79,7 @@ export function renderPage(opts: PageOptions): string {
 <meta name="robots" content="noindex, nofollow">
 ${opts.csrf !== undefined && html`<meta name="csrf-token" content="${opts.csrf}">`}
 <title>${title}</title>
+<link rel="icon" href="${FAVICON}" type="image/svg+xml">
 ${stylesheets.map((href) => html`<link rel="stylesheet" href="${sameOrigin(href)}">\n`)}${scripts.map(
   (s) =>
     html`<script${attrs({ src: sameOrigin(s.src), type: s.module ? "module" : null, defer: !s.module })}></script>\n`,
