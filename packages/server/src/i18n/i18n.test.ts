@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ERRORS } from "../core/errors.js";
+import { PASSWORD_RULES, RULE_IDS, RULE_UNAVAILABLE_MESSAGE_ID } from "../password-policy/rules.js";
 import { en, hasMessage, negotiateLocale, t, translator } from "./index.js";
 
 describe("English catalogue", () => {
@@ -17,7 +18,21 @@ describe("English catalogue", () => {
     expect(t("en", "password.rule.length", { min: 12, max: 256 })).toBe(
       "be between 12 and 256 characters long",
     );
-    expect(t("en", "password.rule.classes", { count: 3 })).toContain("at least 3 of these");
+    expect(t("en", "password.rule.classes", { required: 3 })).toContain("at least 3 of these");
+  });
+
+  it("has a text for every rule the password policy defines, with the policy's parameter names", () => {
+    for (const rule of PASSWORD_RULES) {
+      expect(hasMessage(rule.messageId), rule.messageId).toBe(true);
+      // Each {param} of the policy's English source must be an i18next {{param}} here (or the plural count).
+      const params = [...rule.text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
+      // Numbers, because `count` also picks the plural form.
+      const values = Object.fromEntries(params.map((p, i) => [p, 1001 + i]));
+      const text = t("en", rule.messageId, values);
+      for (const p of params) expect(text, `${rule.messageId} {${p}}`).toContain(String(values[p]));
+    }
+    expect(hasMessage(RULE_UNAVAILABLE_MESSAGE_ID)).toBe(true);
+    for (const id of RULE_IDS) expect(hasMessage(`reset.password.rule_failed.${id}`), id).toBe(true);
   });
 
   it("chooses plural forms by count", () => {
