@@ -22,6 +22,7 @@ export const AUDIT_EVENTS = {
   "notification.queued": "A notification was queued in the outbox.",
   "notification.sent": "A queued message was delivered to the provider.",
   "notification.failed": "A queued message could not be delivered (will retry or gave up).",
+  "tenant.created": "A tenant was created (first start from the configuration, or a seed).",
   "tenant.settings_updated": "An administrator changed tenant settings.",
   "user.created": "A user was created (seed, admin or sync).",
   "method.registered": "A verification method was registered or confirmed.",
