@@ -28,6 +28,8 @@ export interface MethodServices {
     subject?: string;
     text: string;
     html?: string;
+    /** The bare code, for providers whose request places it separately; sealed with the message. */
+    code?: string;
   }): Promise<void>;
 }
 
