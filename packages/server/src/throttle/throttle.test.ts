@@ -1,4 +1,7 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createTestDatabase } from "../../../../test-env/env.js";
 import { StoreAudit } from "../audit/emitter.js";
 import { parseTenantSettings } from "../config/tenant-settings.js";
 import { ManualClock } from "../core/clock.js";
@@ -203,5 +206,79 @@ describe("throttlePolicies", () => {
     expect((await throttle.hit(T, pol.key, pol)).allowed).toBe(false);
     clock.advance(1);
     expect((await throttle.hit(T, pol.key, pol)).allowed).toBe(true);
+  });
+});
+
+/**
+ * A fresh PostgreSQL database: the test environment's when its global setup ran, otherwise one
+ * created on LATCHKEY_TEST_PG_URL or the local server; null when none answers.
+ */
+async function testPostgres(): Promise<{ url: string; drop(): Promise<void> } | null> {
+  try {
+    return await createTestDatabase();
+  } catch (e) {
+    if (!String(e).includes("latchkeyEnv was not provided")) throw e;
+  }
+  const base = process.env.LATCHKEY_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+  const name = `lk_throttle_${randomBytes(5).toString("hex")}`;
+  const admin = async (q: string) => {
+    const c = new pg.Client({ connectionString: base, connectionTimeoutMillis: 3000 });
+    await c.connect();
+    try {
+      await c.query(q);
+    } finally {
+      await c.end();
+    }
+  };
+  try {
+    await admin(`create database "${name}"`);
+  } catch {
+    return null;
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`drop database if exists "${name}" with (force)`) };
+}
+
+describe("Throttle on PostgreSQL", () => {
+  it("counts, locks and lets exactly `limit` of 40 parallel hits from two instances through", async (ctx) => {
+    const db = await testPostgres();
+    if (!db) {
+      ctx.skip();
+      return;
+    }
+    const a = openStore({ url: db.url, poolSize: 8 });
+    const b = openStore({ url: db.url, poolSize: 8 });
+    try {
+      await a.migrate();
+      const pgClock = new ManualClock();
+      const ta = new Throttle(a.db, pgClock);
+      const tb = new Throttle(b.db, pgClock);
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => (i % 2 ? ta : tb).hit(T, "race", { ...L, limit: 10 })),
+      );
+      expect(results.filter((r) => r.allowed)).toHaveLength(10);
+      expect(results.filter((r) => r.justLocked)).toHaveLength(1);
+      expect(await ta.peek(T, "race")).toMatchObject({
+        allowed: false,
+        lockedUntil: pgClock.now() + DAY,
+        count: 40,
+      });
+      pgClock.advance(DAY);
+      expect(await tb.hit(T, "race", { ...L, limit: 10 })).toEqual({
+        allowed: true,
+        remaining: 9,
+        lockedUntil: null,
+        justLocked: false,
+      });
+      pgClock.advance(HOUR);
+      expect((await ta.hit(T, "race", { ...L, limit: 10 })).remaining).toBe(9);
+      expect(await ta.resetPrefix(T, "ra")).toBe(1);
+      expect(await ta.peek(T, "race")).toBeNull();
+    } finally {
+      await a.close();
+      await b.close();
+      await db.drop();
+    }
   });
 });
