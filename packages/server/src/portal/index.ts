@@ -1,0 +1,234 @@
+/**
+ * The portal's composition root: builds the reset flow and everything it stands on (methods,
+ * throttles, captcha, password policy, outbox and its transports) from the loaded configuration,
+ * and returns the fastify plugins that serve it. `latchkey serve` and `latchkey demo` call this once.
+ */
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { AuditSink } from "../audit/emitter.js";
+import type { LoadedConfig } from "../config/load.js";
+import { readSecretFile } from "../config/secret-file.js";
+import { parseTenantSettings } from "../config/tenant-settings.js";
+import type { Clock } from "../core/clock.js";
+import { LatchkeyError } from "../core/errors.js";
+import { cryptoRandom, type Random } from "../core/random.js";
+import { resetApiRoutes } from "../flows/reset/api-routes.js";
+import {
+  CloudPasswordSetter,
+  inCloudHistory,
+  revokeAllSessions,
+} from "../flows/reset/cloud-password-setter.js";
+import { resetOpenApi } from "../flows/reset/openapi.js";
+import { resetPages } from "../flows/reset/pages.js";
+import type { PasswordSetter } from "../flows/reset/password-setter.js";
+import { ResetService } from "../flows/reset/service.js";
+import type { Logger } from "../logging/logger.js";
+import { createMethods, type MethodRegistry } from "../methods/registry.js";
+import type { DemoMessage } from "../notify/demo.js";
+import { Outbox, OutboxWorker } from "../notify/outbox.js";
+import { createTransports, type PhoneProviderOptions } from "../notify/transports.js";
+import {
+  type BreachedChecker,
+  createHibpRangeChecker,
+  createPasswordChecker,
+  createWorkerStrengthEstimator,
+  OfflineBreachedFilter,
+  type PasswordChecker,
+} from "../password-policy/index.js";
+import type { Store } from "../store/db.js";
+import type { Tenant } from "../store/schema.js";
+import { findTenant } from "../tenants/seed.js";
+import { Throttle } from "../throttle/throttle.js";
+import { type Captcha, createCaptcha, throttleTableUsedStore } from "../web/altcha.js";
+import { webPlugin } from "../web/plugin.js";
+
+export interface PortalDeps {
+  loaded: LoadedConfig;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  audit: AuditSink;
+  random?: Random;
+  /** Proof-of-work difficulty (altcha maxNumber); tests lower it. */
+  captchaMaxNumber?: number;
+  /** Outbox poll interval; tests drain by hand. */
+  outboxPollMs?: number;
+}
+
+export interface Portal {
+  plugins: FastifyPluginAsync[];
+  service: ResetService;
+  outbox: Outbox;
+  worker: OutboxWorker;
+  methods: MethodRegistry;
+  captcha: Captcha;
+  passwords: PasswordChecker;
+  throttle: Throttle;
+  /** The demo transport's list (demo mode only). */
+  demoMessages: (() => DemoMessage[]) | null;
+  start(): void;
+  close(): Promise<void>;
+}
+
+function phoneOptions(p: LoadedConfig["config"]["sms"]): PhoneProviderOptions | null {
+  if (p.type === "none") return null;
+  if (p.type === "http") {
+    const headers: Record<string, string> = { ...p.headers };
+    for (const [name, file] of Object.entries(p.headerFiles))
+      headers[name] = readSecretFile(file, `headerFiles.${name}`);
+    return {
+      type: "http",
+      url: p.url,
+      method: p.method,
+      headers,
+      bodyTemplate: p.bodyTemplate,
+      contentType: p.contentType,
+    };
+  }
+  return {
+    type: "twilio",
+    accountSid: p.accountSid,
+    authToken: readSecretFile(p.authTokenFile, "authTokenFile"),
+    from: p.from,
+    baseUrl: p.url,
+  };
+}
+
+export async function createPortal(deps: PortalDeps): Promise<Portal> {
+  const { loaded, store, clock, audit } = deps;
+  const { config, secrets } = loaded;
+  const random = deps.random ?? cryptoRandom;
+  const db = store.db;
+
+  const created = createTransports({
+    smtp: config.smtp
+      ? {
+          host: config.smtp.host,
+          port: config.smtp.port,
+          secure: config.smtp.secure,
+          startTls: config.smtp.startTls,
+          from: config.smtp.from,
+          ...(config.smtp.caFile ? { caFile: config.smtp.caFile } : {}),
+          ...(config.smtp.auth
+            ? {
+                user: config.smtp.auth.user,
+                password: readSecretFile(config.smtp.auth.passwordFile, "smtp.auth"),
+              }
+            : {}),
+        }
+      : null,
+    sms: phoneOptions(config.sms),
+    voice: phoneOptions(config.voice),
+    demo: config.demo,
+    clock,
+  });
+  const outbox = new Outbox({ db, clock, secrets, random, audit, logger: deps.logger });
+  const worker = new OutboxWorker({
+    db,
+    engine: store.engine,
+    clock,
+    secrets,
+    transports: created.transports,
+    audit,
+    logger: deps.logger,
+    outbox,
+    ...(deps.outboxPollMs !== undefined ? { pollIntervalMs: deps.outboxPollMs } : {}),
+  });
+
+  const throttle = new Throttle(db, clock);
+  const methods = createMethods({
+    db,
+    clock,
+    random,
+    secrets,
+    enqueue: async (m) => void (await outbox.enqueue(m)),
+  });
+  const captcha = createCaptcha({
+    hmacKey: secrets.hmacKey,
+    clock,
+    usedStore: throttleTableUsedStore(db, { clock }),
+    ...(deps.captchaMaxNumber !== undefined ? { maxNumber: deps.captchaMaxNumber } : {}),
+  });
+
+  const strength = createWorkerStrengthEstimator();
+  let offline: BreachedChecker | undefined;
+  if (config.breached.offlineFile) offline = await OfflineBreachedFilter.load(config.breached.offlineFile);
+  const passwords = createPasswordChecker({
+    strength,
+    breached: { offline, hibp: createHibpRangeChecker() },
+  });
+
+  const setters: PasswordSetter[] = [new CloudPasswordSetter(db, clock)];
+  const service = new ResetService({
+    db,
+    clock,
+    random,
+    audit,
+    methods,
+    throttle,
+    captcha,
+    passwords,
+    setters,
+    outbox,
+    inHistory: (user, password, depth) => inCloudHistory(db, user, password, depth),
+    revokeSessions: (user) => revokeAllSessions(db, clock, user),
+  });
+
+  const tenantSlug = config.tenant.slug;
+  async function getTenant(_req: FastifyRequest): Promise<Tenant> {
+    // One tenant per deployment for now; host-based tenant routing comes with the admin console.
+    const tenant = await findTenant(db, tenantSlug);
+    if (!tenant) throw new LatchkeyError("NOT_FOUND", `tenant ${tenantSlug} missing`);
+    return tenant;
+  }
+  const cookie = { secure: config.server.cookieSecure, maxAgeSeconds: 60 * 60 };
+
+  const portalPlugin: FastifyPluginAsync = async (app: FastifyInstance) => {
+    await app.register(webPlugin, {
+      async getBranding() {
+        const tenant = await findTenant(db, tenantSlug);
+        return parseTenantSettings(tenant?.settings_json ?? "{}").branding;
+      },
+      captcha,
+      demoMode: config.demo,
+      ...(created.demo
+        ? {
+            demoOutbox: {
+              list: () => (created.demo?.list() ?? []).map((m) => ({ ...m, sentAt: m.deliveredAt })),
+            },
+          }
+        : {}),
+    });
+    await app.register(resetApiRoutes, { service, getTenant, cookie });
+    await app.register(resetPages, {
+      service,
+      getTenant,
+      cookie,
+      ruleList: (tenant) =>
+        passwords
+          .describe(parseTenantSettings(tenant.settings_json).password, { history: true })
+          .map((r) => ({ id: r.id, messageId: r.messageId, params: r.params })),
+    });
+    app.get("/api/v1/openapi.json", async () => resetOpenApi());
+    app.get("/", async (_req, reply) => reply.redirect("/reset", 302));
+  };
+
+  return {
+    plugins: [portalPlugin],
+    service,
+    outbox,
+    worker,
+    methods,
+    captcha,
+    passwords,
+    throttle,
+    demoMessages: created.demo ? () => created.demo?.list() ?? [] : null,
+    start() {
+      worker.start();
+    },
+    async close() {
+      await worker.stop();
+      await strength.close();
+      await created.close();
+    },
+  };
+}
