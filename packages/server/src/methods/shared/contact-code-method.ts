@@ -34,12 +34,17 @@ export interface RegisteredContact {
   contact: string;
 }
 
+const contactSchemas = {
+  address: z.object({ address: z.string() }),
+  number: z.object({ number: z.string() }),
+};
+
 /** The user's confirmed contacts of this type, oldest first; rows that do not parse are skipped. */
 export function confirmedContacts(
   spec: Pick<ContactCodeSpec, "type" | "field" | "normalise">,
   methods: AuthMethod[],
-) {
-  const schema = z.object({ [spec.field]: z.string() });
+): RegisteredContact[] {
+  const schema = contactSchemas[spec.field];
   const out: RegisteredContact[] = [];
   const rows = methods
     .filter((m) => m.type === spec.type && m.confirmed_at !== null)
@@ -47,7 +52,7 @@ export function confirmedContacts(
   for (const m of rows) {
     try {
       const parsed = schema.safeParse(JSON.parse(m.data_json));
-      const raw = parsed.success ? parsed.data[spec.field] : undefined;
+      const raw = parsed.success ? (parsed.data as Record<string, string>)[spec.field] : undefined;
       const contact = typeof raw === "string" ? spec.normalise(raw) : null;
       if (contact) out.push({ methodId: m.id, contact });
     } catch {
@@ -55,6 +60,23 @@ export function confirmedContacts(
     }
   }
   return out;
+}
+
+/** What a phantom's start parses instead of a registration, so it does the same work. */
+function standIn(spec: ContactCodeSpec): AuthMethod {
+  return {
+    id: "",
+    tenant_id: "",
+    user_id: "",
+    type: spec.type,
+    label: null,
+    data_json: JSON.stringify({
+      [spec.field]: spec.field === "address" ? "nobody@example.invalid" : "+10000000000",
+    }),
+    confirmed_at: 0,
+    last_used_at: null,
+    created_at: 0,
+  };
 }
 
 export function createContactCodeMethod(services: MethodServices, spec: ContactCodeSpec): VerificationMethod {
@@ -75,26 +97,27 @@ export function createContactCodeMethod(services: MethodServices, spec: ContactC
     async start(ctx, input) {
       const { clock, secrets } = services;
       const userId = ctx.user?.id ?? null;
-      const contacts =
-        userId === null
-          ? []
-          : confirmedContacts(
-              spec,
-              ctx.methods.filter((m) => m.user_id === userId),
-            );
+      const phantom = userId === null;
+      // A phantom parses and compares a stand-in registration, so it does the same work; the
+      // stand-in can never become the target.
+      const contacts = confirmedContacts(
+        spec,
+        phantom ? [standIn(spec)] : ctx.methods.filter((m) => m.user_id === userId),
+      ).map((c) => ({ ...c, real: !phantom }));
       const strict = input.claimedContact !== undefined;
 
       let target: string | null = null;
       if (strict) {
         const typed = contactMac(spec.normalise(input.claimedContact ?? "") ?? "");
         // Every candidate is compared (and at least one, a dummy, when there are none).
-        const candidates = contacts.length > 0 ? contacts : [{ methodId: "", contact: "\u0000" }];
+        const candidates =
+          contacts.length > 0 ? contacts : [{ methodId: "", contact: "\u0000", real: false }];
         for (const c of candidates) {
           const hit = safeEqual(contactMac(c.contact), typed);
-          if (hit && c.methodId !== "" && target === null) target = c.contact;
+          if (hit && c.real && target === null) target = c.contact;
         }
       } else {
-        target = contacts[0]?.contact ?? null;
+        target = contacts.find((c) => c.real)?.contact ?? null;
       }
 
       const live = userId !== null && target !== null;
