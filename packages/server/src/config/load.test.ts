@@ -101,6 +101,15 @@ describe("loadConfig: sources and defaults", () => {
     expect(loaded.secrets.hmacKey.equals(loaded.secrets.dataKey)).toBe(false);
   });
 
+  it("for commands that need no keys, replaces missing ones but still checks configured key files", async () => {
+    const loaded = await loadConfig({ cwd: dir, env: {}, requireSecrets: false });
+    expect(loaded.secretsGenerated).toBe(true);
+    file("hmac.key", hmac.toString("base64"), 0o644);
+    await expect(
+      loadConfig({ cwd: dir, env: { LATCHKEY_SECRETS__HMAC_KEY_FILE: "hmac.key" }, requireSecrets: false }),
+    ).rejects.toThrow(/chmod 600/);
+  });
+
   it("applies command defaults below the file and overrides above the environment", async () => {
     file("latchkey.yaml", "database:\n  url: sqlite:./mine.db\n");
     const loaded = await loadConfig({

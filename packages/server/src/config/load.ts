@@ -37,6 +37,12 @@ export interface LoadConfigOptions {
   defaults?: Raw;
   /** Values a command forces (e.g. `demo: true`), above the file and the environment. */
   overrides?: Raw;
+  /**
+   * Whether the command needs the server keys (default true). Commands that never use them
+   * (migrate, admin views) pass false: missing keys are then replaced by throwaway ones, while
+   * configured key files are still checked.
+   */
+  requireSecrets?: boolean;
 }
 
 export interface LoadedConfig {
@@ -278,11 +284,15 @@ function loadKey(
   return null;
 }
 
-function loadSecrets(c: Config, env: NodeJS.ProcessEnv): { secrets: ServerSecrets; generated: boolean } {
+function loadSecrets(
+  c: Config,
+  env: NodeJS.ProcessEnv,
+  required: boolean,
+): { secrets: ServerSecrets; generated: boolean } {
   const hmac = loadKey(c, env, "hmacKey");
   const data = loadKey(c, env, "dataKey");
   if (!hmac || !data) {
-    if (c.demo) {
+    if (c.demo || !required) {
       const random = randomSecrets();
       return {
         secrets: { hmacKey: hmac?.key ?? random.hmacKey, dataKey: data?.key ?? random.dataKey },
@@ -344,7 +354,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
   if (!parsed.success) throw toConfigError(parsed.error, envUsed);
 
   const config = resolveFiles(parsed.data, cwd);
-  const { secrets, generated } = loadSecrets(config, env);
+  const { secrets, generated } = loadSecrets(config, env, opts.requireSecrets ?? true);
   return {
     config,
     secrets,

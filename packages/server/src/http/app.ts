@@ -96,7 +96,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => newId(),
     // Never take a request id from the client: it would let anyone forge log correlation.
     requestIdHeader: false,
-    requestIdLogLabel: "reqId",
     trustProxy: trustProxyOf(config.server.trustProxy),
     bodyLimit: 256 * 1024,
     return503OnClosing: true,

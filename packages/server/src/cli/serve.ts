@@ -1,0 +1,164 @@
+/**
+ * `latchkey serve` and `latchkey demo`: load the configuration, open the store, run migrations,
+ * make sure the tenant exists (demo: seed the demo tenant and users), start the HTTP app, print the
+ * URL, and on SIGTERM/SIGINT stop taking requests, let those in flight finish, and close the store.
+ */
+import type { FastifyInstance } from "fastify";
+import type { LoadConfigOptions } from "../config/load.js";
+import type { DemoSeedResult } from "../tenants/demo.js";
+import { type GlobalOptions, openRuntime, type Runtime } from "./runtime.js";
+
+export interface ServeOptions extends GlobalOptions {
+  host?: string;
+  port?: number;
+}
+
+export interface DemoOptions extends ServeOptions {
+  /** Store URL for the demo; default `sqlite:./data/demo.db`. */
+  db?: string;
+}
+
+export interface Running {
+  app: FastifyInstance;
+  runtime: Runtime;
+  url: string;
+  stop(): Promise<void>;
+}
+
+function listenOverrides(opts: ServeOptions): Record<string, unknown> {
+  const server: Record<string, unknown> = {};
+  if (opts.host !== undefined) server.host = opts.host;
+  if (opts.port !== undefined) server.port = opts.port;
+  return Object.keys(server).length > 0 ? { server } : {};
+}
+
+/** The demo's own defaults: below the file and the environment, so both can still change them. */
+export const DEMO_DEFAULTS = {
+  database: { url: "sqlite:./data/demo.db" },
+  server: { cookieSecure: false },
+  logging: { level: "warn" },
+  tenant: { slug: "demo", name: "Demo Organisation" },
+} as const;
+
+async function start(
+  load: LoadConfigOptions,
+  seed: (rt: Runtime) => Promise<DemoSeedResult | null>,
+): Promise<Running & { demo: DemoSeedResult | null }> {
+  // The configuration is loaded (and refused) before the store is opened: nothing is written first.
+  const runtime = await openRuntime(load);
+  const { loaded, store, logger } = runtime;
+  try {
+    const [{ buildApp }, { ensureTenant }, { featurePlugins }] = await Promise.all([
+      import("../http/app.js"),
+      import("../tenants/seed.js"),
+      import("./features.js"),
+    ]);
+    const applied = await store.migrate();
+    if (applied.length > 0) logger.info({ migrations: applied }, "migrations applied");
+    const { tenant, created } = await ensureTenant(
+      { db: store.db, clock: runtime.clock, audit: runtime.audit },
+      {
+        slug: loaded.config.tenant.slug,
+        name: loaded.config.tenant.name,
+        settings: loaded.config.tenant.settings,
+      },
+    );
+    if (created) logger.info({ tenant: tenant.slug }, "tenant created from the configuration");
+    const demo = await seed(runtime);
+    const app = await buildApp({
+      config: loaded.config,
+      store,
+      clock: runtime.clock,
+      secrets: loaded.secrets,
+      logger,
+      plugins: await featurePlugins(runtime),
+    });
+    const address = await app.listen({ host: loaded.config.server.host, port: loaded.config.server.port });
+    const url = loaded.config.server.publicUrl ? loaded.publicUrl : address;
+    let stopping: Promise<void> | null = null;
+    const stop = () => {
+      stopping ??= (async () => {
+        await app.close();
+        await store.close();
+      })();
+      return stopping;
+    };
+    return { app, runtime, url, stop, demo };
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
+}
+
+/** Stops on SIGTERM/SIGINT: in-flight requests finish within server.shutdownTimeoutMs. */
+function onSignals(running: Running, err: (s: string) => void): void {
+  const timeoutMs = running.runtime.loaded.config.server.shutdownTimeoutMs;
+  let signalled = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      err(`latchkey: ${signal} again, exiting now\n`);
+      process.exit(1);
+    }
+    signalled = true;
+    err(`latchkey: ${signal} received, shutting down\n`);
+    const timer = setTimeout(() => {
+      err("latchkey: shutdown timed out, exiting\n");
+      process.exit(1);
+    }, timeoutMs);
+    timer.unref();
+    running.stop().then(
+      () => {
+        clearTimeout(timer);
+        process.exit(0);
+      },
+      (e: unknown) => {
+        err(`latchkey: shutdown failed: ${e instanceof Error ? e.message : String(e)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", handler);
+  process.on("SIGINT", handler);
+}
+
+export async function serveCommand(opts: ServeOptions, err: (s: string) => void): Promise<Running> {
+  const running = await start({ path: opts.config, overrides: listenOverrides(opts) }, async () => null);
+  const { loaded } = running.runtime;
+  if (loaded.config.demo) err("latchkey: demo mode is on: never use it in production\n");
+  err(`latchkey: listening on ${running.url} (store: ${running.runtime.store.engine})\n`);
+  onSignals(running, err);
+  return running;
+}
+
+export async function demoCommand(
+  opts: DemoOptions,
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<Running> {
+  const overrides: Record<string, unknown> = { demo: true, ...listenOverrides(opts) };
+  if (opts.db) overrides.database = { url: opts.db };
+  const running = await start({ path: opts.config, defaults: { ...DEMO_DEFAULTS }, overrides }, async (rt) =>
+    (await import("../tenants/demo.js")).seedDemo(
+      { db: rt.store.db, clock: rt.clock, secrets: rt.loaded.secrets, audit: rt.audit },
+      {
+        slug: rt.loaded.config.tenant.slug,
+        name: rt.loaded.config.tenant.name,
+        settings: rt.loaded.config.tenant.settings,
+      },
+    ),
+  );
+  const demo = running.demo;
+  out(`Latchkey demo: ${running.url}\n`);
+  if (demo) {
+    const names = demo.users.map((u) => (u.is_admin ? `${u.username} (admin)` : u.username));
+    out(`  tenant: ${demo.tenant.name} (${demo.tenant.slug})\n`);
+    out(`  demo users: ${names.join(", ")}\n`);
+  }
+  out(`  store: ${running.runtime.loaded.config.database.url}\n`);
+  if (running.runtime.loaded.secretsGenerated) {
+    out("  keys: generated for this run (codes and sealed data from an earlier run cannot be opened)\n");
+  }
+  out("  Demo mode: not for production. Stop with Ctrl-C.\n");
+  onSignals(running, err);
+  return running;
+}
