@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "../../../../test-env/env.js";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { createTestDatabase, readMail } from "../../../../test-env/env.js";
 import { parseMail } from "../../../../test-env/mail.js";
 import { StoreAudit } from "../audit/emitter.js";
 import { ManualClock } from "../core/clock.js";
@@ -512,6 +512,52 @@ describe("several workers", () => {
       expect(states.every((s) => s === "sent")).toBe(true);
     } finally {
       await pg.drop();
+    }
+  });
+});
+
+describe("through the test environment's SMTP sink", () => {
+  const env = inject("latchkeyEnv");
+
+  it.skipIf(!env)("delivers over STARTTLS verified against the run's CA and over implicit TLS", async () => {
+    if (!env) return;
+    const store = openStore({ url: ":memory:" });
+    await store.migrate();
+    const clock = new ManualClock();
+    try {
+      const outbox = new Outbox({ db: store.db, clock, secrets });
+      const base = { host: "localhost", from: "Latchkey <no-reply@example.test>", caFile: env.caFile };
+      const variants = [
+        { port: env.smtp.starttlsPort, secure: false, startTls: true },
+        { port: env.smtp.tlsPort, secure: true, startTls: false },
+      ];
+      for (const v of variants) {
+        const to = `outbox-${randomBytes(4).toString("hex")}@example.test`;
+        const code = numericCode(8);
+        const content = verificationCodeEmail({ code, organisationName: "Example Org", minutes: 5 });
+        await outbox.enqueue({
+          tenantId: TENANT,
+          channel: "email",
+          template: "verification.code",
+          to,
+          ...content,
+          code,
+        });
+        const worker = new OutboxWorker({
+          db: store.db,
+          engine: store.engine,
+          clock,
+          secrets,
+          transports: { email: new SmtpTransport({ ...base, ...v }) },
+        });
+        expect(await worker.drainOnce()).toBe(1);
+        const mail = await readMail({ to });
+        expect(mail.secure).toBe(true);
+        expect(mail.text).toContain(code);
+        expect(await dumpTables(store)).not.toContain(code);
+      }
+    } finally {
+      await store.close();
     }
   });
 });
