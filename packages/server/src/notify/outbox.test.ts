@@ -218,6 +218,53 @@ describe("outbox over real SMTP", () => {
   });
 });
 
+describe("started worker", () => {
+  it("keeps draining while batches come back full, without waiting for a poll", async () => {
+    const store = openStore({ url: ":memory:" });
+    await store.migrate();
+    const clock = new ManualClock();
+    try {
+      const outbox = new Outbox({ db: store.db, clock, secrets });
+      for (let i = 0; i < 10; i++) {
+        await outbox.enqueue({
+          tenantId: TENANT,
+          channel: "sms",
+          template: "t",
+          to: "+4915112345689",
+          text: `m${i}`,
+        });
+      }
+      let seen = 0;
+      let done: () => void = () => {};
+      const all = new Promise<void>((r) => {
+        done = r;
+      });
+      const counting: MessageTransport = {
+        async send() {
+          if (++seen === 10) done();
+        },
+      };
+      const worker = new OutboxWorker({
+        db: store.db,
+        engine: store.engine,
+        clock,
+        secrets,
+        transports: { sms: counting },
+        maxPerDrain: 3,
+        pollIntervalMs: 3_600_000,
+      });
+      worker.start();
+      await all;
+      await worker.stop();
+      expect(seen).toBe(10);
+      const states = await store.db.selectFrom("outbox").select("state").execute();
+      expect(states.every((r) => r.state === "sent")).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe("retries", () => {
   let provider: RecordingServer;
   let store: Store;

@@ -235,6 +235,11 @@ export class OutboxWorker {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.draining = this.drainOnce()
+      .then((handled) => {
+        // A full batch means more may be due: go on at once rather than after a poll interval.
+        if (handled >= this.maxPerDrain) this.again = true;
+        return handled;
+      })
       .catch((e: unknown) => {
         // A store outage must not kill the worker; the next poll tries again.
         this.opts.logger?.warn({ reason: safeReason(e).reason }, "outbox drain failed");

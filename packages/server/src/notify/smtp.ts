@@ -4,6 +4,7 @@
  * advertisement fails the send instead of falling back to clear text. `caFile` trusts a private CA.
  */
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import nodemailer, { type Transporter } from "nodemailer";
 import type SMTPTransport from "nodemailer/lib/smtp-transport/index.js";
 import { type MessageTransport, type OutboundMessage, TransportError } from "./types.js";
@@ -39,7 +40,8 @@ export class SmtpTransport implements MessageTransport {
       greetingTimeout: timeout,
       socketTimeout: timeout,
       tls: {
-        servername: options.host,
+        // SNI carries host names only (RFC 6066); for an IP address the certificate's IP SAN is checked.
+        ...(isIP(options.host) ? {} : { servername: options.host }),
         minVersion: "TLSv1.2",
         ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}),
       },
