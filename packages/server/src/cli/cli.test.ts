@@ -283,11 +283,15 @@ describe("latchkey serve and demo", () => {
     const dir = tempDir();
     const s = await startServer(dir, ["demo", "--port", "0"], {});
     expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
+    // The portal is wired in: the reset page and, in demo mode, the outbox page answer.
+    expect((await fetch(`${s.url}/reset`)).status).toBe(200);
+    expect((await fetch(`${s.url}/demo/outbox`)).status).toBe(200);
     s.child.kill("SIGINT");
     expect(await s.exited).toBe(0);
     const { stdout } = s.output();
     expect(stdout).toContain(`Latchkey demo: ${s.url}`);
     expect(stdout).toContain("demo users: alice, bob, carol (admin)");
+    expect(stdout).toContain(`reset page: ${s.url}/reset`);
     expect(existsSync(join(dir, "data", "demo.db"))).toBe(true);
     const users = run(dir, ["admin", "users", "list", "--json"], {
       LATCHKEY_DATABASE__URL: "sqlite:./data/demo.db",

@@ -43,12 +43,12 @@ export const DEMO_DEFAULTS = {
 async function start(
   load: LoadConfigOptions,
   seed: (rt: Runtime) => Promise<DemoSeedResult | null>,
-): Promise<Running & { demo: DemoSeedResult | null }> {
+): Promise<Running & { demo: DemoSeedResult | null; links: { label: string; path: string }[] }> {
   // The configuration is loaded (and refused) before the store is opened: nothing is written first.
   const runtime = await openRuntime(load);
   const { loaded, store, logger } = runtime;
   try {
-    const [{ buildApp }, { ensureTenant }, { featurePlugins }] = await Promise.all([
+    const [{ buildApp }, { ensureTenant }, { buildFeatures }] = await Promise.all([
       import("../http/app.js"),
       import("../tenants/seed.js"),
       import("./features.js"),
@@ -65,25 +65,36 @@ async function start(
     );
     if (created) logger.info({ tenant: tenant.slug }, "tenant created from the configuration");
     const demo = await seed(runtime);
+    const features = await buildFeatures(runtime);
     const app = await buildApp({
       config: loaded.config,
       store,
       clock: runtime.clock,
       secrets: loaded.secrets,
       logger,
-      plugins: await featurePlugins(runtime),
+      plugins: features.plugins,
     });
-    const address = await app.listen({ host: loaded.config.server.host, port: loaded.config.server.port });
+    let address: string;
+    try {
+      address = await app.listen({ host: loaded.config.server.host, port: loaded.config.server.port });
+    } catch (e) {
+      await app.close().catch(() => {});
+      await features.close().catch(() => {});
+      throw e;
+    }
+    features.start();
     const url = loaded.config.server.publicUrl ? loaded.publicUrl : address;
     let stopping: Promise<void> | null = null;
     const stop = () => {
+      // Requests first (in flight ones finish), then background work, then the store they all use.
       stopping ??= (async () => {
         await app.close();
+        await features.close();
         await store.close();
       })();
       return stopping;
     };
-    return { app, runtime, url, stop, demo };
+    return { app, runtime, url, stop, demo, links: features.links };
   } catch (e) {
     await store.close().catch(() => {});
     throw e;
@@ -150,10 +161,21 @@ export async function demoCommand(
   const demo = running.demo;
   out(`Latchkey demo: ${running.url}\n`);
   if (demo) {
+    const { DEMO_ANSWERS, DEMO_METHODS, DEMO_TOTP_SECRET } = await import("../tenants/demo-methods.js");
     const names = demo.users.map((u) => (u.is_admin ? `${u.username} (admin)` : u.username));
     out(`  tenant: ${demo.tenant.name} (${demo.tenant.slug})\n`);
     out(`  demo users: ${names.join(", ")}\n`);
+    for (const u of demo.users) {
+      const methods = DEMO_METHODS[u.username];
+      if (methods) out(`    ${u.username}: ${methods.join(", ")}\n`);
+    }
+    // Demo-only values that protect nothing: printed so every method can be tried.
+    out(`  authenticator app secret (bob, carol): ${DEMO_TOTP_SECRET}\n`);
+    out(
+      `  security answers (alice): ${DEMO_ANSWERS.map((a) => `${a.questionId} = ${a.answer}`).join("; ")}\n`,
+    );
   }
+  for (const link of running.links) out(`  ${link.label}: ${running.url}${link.path}\n`);
   out(`  store: ${running.runtime.loaded.config.database.url}\n`);
   if (running.runtime.loaded.secretsGenerated) {
     out("  keys: generated for this run (codes and sealed data from an earlier run cannot be opened)\n");
