@@ -27,7 +27,11 @@ export interface GlobalOptions {
 }
 
 export async function openRuntime(load: LoadConfigOptions): Promise<Runtime> {
-  const loaded = await loadConfig(load);
+  return runtimeFrom(await loadConfig(load));
+}
+
+/** Opens the store and the logger for an already loaded (so already validated) configuration. */
+export async function runtimeFrom(loaded: LoadedConfig): Promise<Runtime> {
   // Everything this process creates from here on (the SQLite file, its WAL, the data directory)
   // holds password hashes and sealed data: owner-only.
   process.umask(0o077);

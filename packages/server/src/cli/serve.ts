@@ -4,9 +4,9 @@
  * URL, and on SIGTERM/SIGINT stop taking requests, let those in flight finish, and close the store.
  */
 import type { FastifyInstance } from "fastify";
-import type { LoadConfigOptions } from "../config/load.js";
+import { type LoadConfigOptions, loadConfig } from "../config/load.js";
 import type { DemoSeedResult } from "../tenants/demo.js";
-import { type GlobalOptions, openRuntime, type Runtime } from "./runtime.js";
+import { type GlobalOptions, type Runtime, runtimeFrom } from "./runtime.js";
 
 export interface ServeOptions extends GlobalOptions {
   host?: string;
@@ -44,15 +44,21 @@ async function start(
   load: LoadConfigOptions,
   seed: (rt: Runtime) => Promise<DemoSeedResult | null>,
 ): Promise<Running & { demo: DemoSeedResult | null; links: { label: string; path: string }[] }> {
-  // The configuration is loaded (and refused) before the store is opened: nothing is written first.
-  const runtime = await openRuntime(load);
-  const { loaded, store, logger } = runtime;
+  // The configuration is loaded (and refused) before anything else: nothing is written first,
+  // and a refusal does not wait for the HTTP stack to load.
+  const loaded = await loadConfig(load);
+  // Start loading the HTTP side now, while the store opens (start-up time is module loading).
+  const modules = Promise.all([
+    import("../http/app.js"),
+    import("../tenants/seed.js"),
+    import("./features.js"),
+    import("../portal/index.js"),
+  ]);
+  modules.catch(() => {}); // awaited below; a failure surfaces there
+  const runtime = await runtimeFrom(loaded);
+  const { store, logger } = runtime;
   try {
-    const [{ buildApp }, { ensureTenant }, { buildFeatures }] = await Promise.all([
-      import("../http/app.js"),
-      import("../tenants/seed.js"),
-      import("./features.js"),
-    ]);
+    const [{ buildApp }, { ensureTenant }, { buildFeatures }] = await modules;
     const applied = await store.migrate();
     if (applied.length > 0) logger.info({ migrations: applied }, "migrations applied");
     const { tenant, created } = await ensureTenant(

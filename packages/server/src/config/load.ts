@@ -12,7 +12,6 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
-import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { randomSecrets, type ServerSecrets } from "../core/secrets.js";
 import { ConfigError, keyPath } from "./errors.js";
@@ -87,7 +86,9 @@ function setPath(target: Raw, path: string[], value: unknown): void {
   });
 }
 
-function readYaml(file: string): Raw {
+async function readYaml(file: string): Promise<Raw> {
+  // Loaded only when there is a file: the environment-only deployments skip the parser.
+  const { parseDocument } = await import("yaml");
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -342,7 +343,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadedCo
     file = resolve(cwd, DEFAULT_CONFIG_FILE);
   }
 
-  const fromFile = file ? readYaml(file) : {};
+  const fromFile = file ? await readYaml(file) : {};
   if (file) rejectClearSecrets(fromFile, file);
 
   const envUsed: string[] = [];
