@@ -2,6 +2,7 @@ export { ARGON2_REFERENCE, measureArgon2Reference } from "./argon2-reference.js"
 export {
   type Measurement,
   type MeasureOptions,
+  machineBusyMs,
   measure,
   percentile,
   type Summary,

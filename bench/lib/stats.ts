@@ -3,7 +3,26 @@
  * each operation cost (process-wide, so worker threads count). Numbers are for ratios within one run
  * (see shared/reference/performance.md §D), not for absolute claims.
  */
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { performance } from "node:perf_hooks";
+
+/** Busy CPU time of the whole machine so far, in ms (Linux /proc/stat); NaN elsewhere. */
+export function machineBusyMs(): number {
+  try {
+    const fields = readFileSync("/proc/stat", "utf8")
+      .split("\n", 1)[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+    // USER_HZ is 100 on every Linux we run on: one jiffy is 10 ms.
+    return (user + nice + system + irq + softirq + steal) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
 
 export interface Measurement {
   name: string;
@@ -13,6 +32,11 @@ export interface Measurement {
   cpuMsPerOp: number;
   /** Wall-clock operations per second over the whole loop. */
   opsPerSecond: number;
+  /**
+   * CPU used by OTHER processes during the loop, as a percentage of the machine (all cores).
+   * Above ~5% the run is noisy (performance.md §D.3): read its tails with care.
+   */
+  otherCpuPercent: number;
   note?: string;
 }
 
@@ -66,6 +90,7 @@ export async function measure(
   for (let i = 0; i < warmup; i++) await op(i);
   const samples = new Array<number>(iterations);
   const cpu0 = process.cpuUsage();
+  const busy0 = machineBusyMs();
   const t0 = performance.now();
   for (let i = 0; i < iterations; i++) {
     const start = performance.now();
@@ -74,11 +99,14 @@ export async function measure(
   }
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const ownMs = (cpu.user + cpu.system) / 1000;
+  const othersMs = Math.max(0, machineBusyMs() - busy0 - ownMs);
   const m: Measurement = {
     name,
     samples,
-    cpuMsPerOp: (cpu.user + cpu.system) / 1000 / iterations,
+    cpuMsPerOp: ownMs / iterations,
     opsPerSecond: iterations / (wall / 1000),
+    otherCpuPercent: (100 * othersMs) / (wall * availableParallelism()),
   };
   if (options.note !== undefined) m.note = options.note;
   return m;

@@ -20,7 +20,7 @@ export function printTable(rows: readonly (readonly string[])[], header: readonl
 
 /**
  * One row per measurement: n, p50/p90/p99/max (ms), wall ops/s, CPU ms per op, and p50 ÷ the
- * reference's p50 (e.g. "0.31×" of one Argon2id hash).
+ * reference's p50 (e.g. "0.31×" of one Argon2id hash), and the CPU other processes used meanwhile.
  */
 export function printMeasurements(measurements: readonly Measurement[], reference?: Measurement): string {
   const refP50 = reference === undefined ? Number.NaN : summarise(reference.samples).p50;
@@ -36,6 +36,7 @@ export function printMeasurements(measurements: readonly Measurement[], referenc
       m.opsPerSecond >= 100 ? m.opsPerSecond.toFixed(0) : m.opsPerSecond.toFixed(1),
       formatMs(m.cpuMsPerOp),
       Number.isFinite(refP50) ? `${(s.p50 / refP50).toPrecision(2)}×` : "-",
+      Number.isFinite(m.otherCpuPercent) ? m.otherCpuPercent.toFixed(0) : "-",
       m.note ?? "",
     ];
   });
