@@ -3,6 +3,7 @@
  * committed copy is out of date, so docs and code cannot drift apart.
  */
 import { renderEventsDoc } from "../audit/events-doc.js";
+import { renderConfigurationDoc } from "../config/generate-docs.js";
 import { renderErrorsDoc } from "../core/errors-doc.js";
 import { resetOpenApi } from "../flows/reset/openapi.js";
 
@@ -13,6 +14,7 @@ export interface GeneratedDoc {
 }
 
 export const GENERATED_DOCS: GeneratedDoc[] = [
+  { path: "docs/configuration.md", render: renderConfigurationDoc },
   { path: "docs/events.md", render: renderEventsDoc },
   { path: "docs/errors.md", render: renderErrorsDoc },
   { path: "docs/openapi.json", render: () => `${JSON.stringify(resetOpenApi(), null, 2)}\n` },

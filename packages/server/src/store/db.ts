@@ -3,10 +3,11 @@
  * The rest of the server only sees `Store`, so both engines run the same code.
  */
 import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
-import pg from "pg";
+import type pgTypes from "pg";
 import { migrationProvider } from "./migrations/index.js";
 import type { Database } from "./schema.js";
 
@@ -29,8 +30,17 @@ export interface OpenStoreOptions {
   poolSize?: number;
 }
 
-// int8 (bigint) columns hold epoch milliseconds, well inside Number's safe range.
-pg.types.setTypeParser(20, (v) => Number(v));
+let pgModule: typeof pgTypes | null = null;
+
+/** pg is loaded only when a PostgreSQL store is opened: SQLite deployments never pay its start-up cost. */
+function loadPg(): typeof pgTypes {
+  if (!pgModule) {
+    pgModule = createRequire(import.meta.url)("pg") as typeof pgTypes;
+    // int8 (bigint) columns hold epoch milliseconds, well inside Number's safe range.
+    pgModule.types.setTypeParser(20, (v: string) => Number(v));
+  }
+  return pgModule;
+}
 
 export function engineOf(url: string): Engine {
   return /^postgres(ql)?:\/\//.test(url) ? "postgres" : "sqlite";
@@ -45,7 +55,7 @@ export function openStore(opts: OpenStoreOptions): Store {
   const engine = engineOf(opts.url);
   let db: Kysely<Database>;
   if (engine === "postgres") {
-    const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10 });
+    const pool = new (loadPg().Pool)({ connectionString: opts.url, max: opts.poolSize ?? 10 });
     // An idle client's error (server restart) must not crash the process; the next query reconnects.
     pool.on("error", () => {});
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
