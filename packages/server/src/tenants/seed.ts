@@ -56,6 +56,10 @@ export async function createTenant(
   spec: TenantSpec,
 ): Promise<{ tenant: Tenant; created: boolean }> {
   const settings: TenantSettings = tenantSettingsSchema.parse(spec.settings ?? {});
+  // The organisation's name shown on pages defaults to the tenant's name, not the schema's placeholder.
+  if (settings.branding.organisationName === tenantSettingsSchema.parse({}).branding.organisationName) {
+    settings.branding.organisationName = spec.name;
+  }
   const now = deps.clock.now();
   const id = newId();
   await deps.db
