@@ -6,7 +6,12 @@ export default defineConfig({
   resolve: { conditions: ["source"] },
   ssr: { resolve: { conditions: ["source"] } },
   test: {
-    include: ["packages/*/src/**/*.test.ts", "e2e/**/*.test.ts", "test-env/**/*.test.ts", "bench/**/*.test.ts"],
+    include: [
+      "packages/*/src/**/*.test.ts",
+      "e2e/**/*.test.ts",
+      "test-env/**/*.test.ts",
+      "bench/**/*.test.ts",
+    ],
     globalSetup: ["test-env/global-setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
