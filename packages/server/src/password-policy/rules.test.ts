@@ -35,7 +35,15 @@ describe("rule metadata", () => {
 describe("describePolicy", () => {
   it("lists the default policy's rules with the policy's numbers", () => {
     const items = describePolicy(passwordPolicySchema.parse({}), all);
-    expect(items.map((i) => i.id)).toEqual(["length", "characters", "banned", "personal", "strength", "breached", "history"]);
+    expect(items.map((i) => i.id)).toEqual([
+      "length",
+      "characters",
+      "banned",
+      "personal",
+      "strength",
+      "breached",
+      "history",
+    ]);
     expect(items.find((i) => i.id === "length")?.params).toEqual({ min: 8, max: 256 });
     expect(items.find((i) => i.id === "history")).toMatchObject({ params: { count: 5 }, live: false });
   });
@@ -48,7 +56,11 @@ describe("describePolicy", () => {
       breached: { offline: false, hibp: false },
     });
     expect(describePolicy(policy, all).map((i) => i.id)).toEqual(["length", "characters"]);
-    const noFilter = describePolicy(passwordPolicySchema.parse({}), { offlineBreached: false, hibp: false, history: false });
+    const noFilter = describePolicy(passwordPolicySchema.parse({}), {
+      offlineBreached: false,
+      hibp: false,
+      history: false,
+    });
     expect(noFilter.map((i) => i.id)).not.toContain("breached");
     expect(noFilter.map((i) => i.id)).not.toContain("history");
   });
