@@ -1,5 +1,11 @@
+import { spawnSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
-import { createWorkerStrengthEstimator, StrengthUnavailableError } from "./strength.js";
+import {
+  createWorkerStrengthEstimator,
+  resolveConfig,
+  StrengthUnavailableError,
+  WORKER_SOURCE,
+} from "./strength.js";
 
 describe("createWorkerStrengthEstimator (real zxcvbn in a worker thread)", () => {
   const estimator = createWorkerStrengthEstimator({ poolSize: 1 });
@@ -68,4 +74,32 @@ describe("failure modes", () => {
       await est.close();
     }
   });
+});
+
+describe("worker source", () => {
+  // Regression: a parent started with --input-type=module makes eval'd workers ES modules, where
+  // `require` does not exist; the source must load either way (the pool also passes execArgv: []).
+  it.each([[[]], [["--input-type=module"]]])(
+    "loads and answers in a plain Node parent with flags %j",
+    (flags) => {
+      const script = `
+      const { Worker } = require("node:worker_threads");
+      const w = new Worker(${JSON.stringify(WORKER_SOURCE)}, { eval: true, workerData: ${JSON.stringify(resolveConfig({}))} });
+      w.on("message", (m) => {
+        if (m.ready) w.postMessage({ id: 1, password: "password", userInputs: [] });
+        else { console.log(JSON.stringify(m)); w.terminate(); }
+      });
+      w.on("error", (e) => { console.error(String(e)); process.exit(2); });`;
+      const esm = flags.includes("--input-type=module");
+      const source = esm
+        ? `import { createRequire } from "node:module"; const require = createRequire(import.meta.url);${script}`
+        : script;
+      const run = spawnSync(process.execPath, [...flags, "-e", source], {
+        encoding: "utf8",
+        timeout: 30_000,
+      });
+      expect(run.stderr).toBe("");
+      expect(JSON.parse(run.stdout.trim())).toEqual({ id: 1, score: 0 });
+    },
+  );
 });

@@ -7,12 +7,13 @@
  *
  * Why the worker is an `eval` string: the worker must run both from src under vitest (TypeScript,
  * which a plain Node worker cannot load) and from dist (JavaScript), and tsc copies no .js/.mjs
- * assets. So the worker body is a small CommonJS string in this file, and the zxcvbn packages are
- * resolved here with createRequire(import.meta.url) and handed to it as absolute paths. The same
- * code works from src, from dist and under any test runner, with no build step of its own.
+ * assets. So the worker body is a small module-agnostic script in this file, and the zxcvbn packages
+ * are resolved here with createRequire(import.meta.url) and handed to it as file URLs. The same code
+ * works from src, from dist and under any test runner, with no build step of its own.
  */
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 
 /** Estimates how hard a password is to guess: zxcvbn's 0 (trivial) to 4 (strong). */
@@ -65,7 +66,7 @@ export interface WorkerStrengthEstimatorOptions {
 /** The large English lists the "words" setting keeps (the rest of language-en is word sequences). */
 const ENGLISH_WORD_LISTS = ["commonWords-en", "firstnames-en", "lastnames-en", "wikipedia-en"];
 
-interface WorkerConfig {
+export interface WorkerConfig {
   core: string;
   common: string;
   en: string | null;
@@ -75,37 +76,47 @@ interface WorkerConfig {
   l33tMaxSubstitutions: number;
 }
 
-// Plain CommonJS, run with `eval: true`. It never logs and never echoes the password back.
-const WORKER_SOURCE = `
-"use strict";
-const { parentPort, workerData } = require("node:worker_threads");
-const { ZxcvbnFactory } = require(workerData.core);
-const common = require(workerData.common);
-const en = workerData.en === null ? null : require(workerData.en);
-const english = {};
-if (en !== null) {
-  for (const [name, words] of Object.entries(en.dictionary)) {
-    if (workerData.enLists === null || workerData.enLists.includes(name)) english[name] = words;
+// Run with `eval: true`. Written to load the same whether Node treats it as CommonJS or as an ES
+// module (a parent started with --input-type=module makes eval'd workers ESM): no `require`, no
+// top-level await, packages loaded by dynamic import() of file URLs. It never logs and never echoes
+// the password back.
+export const WORKER_SOURCE = `
+(async () => {
+  const { parentPort, workerData } = await import("node:worker_threads");
+  const load = async (url) => {
+    const ns = await import(url);
+    return ns.default ?? ns;
+  };
+  const { ZxcvbnFactory } = await load(workerData.core);
+  const common = await load(workerData.common);
+  const en = workerData.en === null ? null : await load(workerData.en);
+  const english = {};
+  if (en !== null) {
+    for (const [name, words] of Object.entries(en.dictionary)) {
+      if (workerData.enLists === null || workerData.enLists.includes(name)) english[name] = words;
+    }
   }
-}
-const zxcvbn = new ZxcvbnFactory({
-  dictionary: { ...common.dictionary, ...english },
-  graphs: common.adjacencyGraphs,
-  translations: en === null ? undefined : en.translations,
-  maxLength: workerData.maxLength,
-  l33tMaxSubstitutions: workerData.l33tMaxSubstitutions,
+  const zxcvbn = new ZxcvbnFactory({
+    dictionary: { ...common.dictionary, ...english },
+    graphs: common.adjacencyGraphs,
+    maxLength: workerData.maxLength,
+    l33tMaxSubstitutions: workerData.l33tMaxSubstitutions,
+  });
+  zxcvbn.check("warm-up", []);
+  parentPort.on("message", (job) => {
+    let score;
+    try {
+      score = zxcvbn.check(String(job.password), Array.isArray(job.userInputs) ? job.userInputs : []).score;
+    } catch {
+      score = -1;
+    }
+    parentPort.postMessage({ id: job.id, score });
+  });
+  parentPort.postMessage({ ready: true });
+})().catch(() => {
+  // Without dictionaries there is nothing to serve; exit so the pool reports "startup".
+  process.exit(1);
 });
-zxcvbn.check("warm-up", []);
-parentPort.on("message", (job) => {
-  let score;
-  try {
-    score = zxcvbn.check(String(job.password), Array.isArray(job.userInputs) ? job.userInputs : []).score;
-  } catch {
-    score = -1;
-  }
-  parentPort.postMessage({ id: job.id, score });
-});
-parentPort.postMessage({ ready: true });
 `;
 
 interface Job {
@@ -123,13 +134,14 @@ interface Slot {
   timer: NodeJS.Timeout | null;
 }
 
-function resolveConfig(opts: WorkerStrengthEstimatorOptions): WorkerConfig {
+export function resolveConfig(opts: WorkerStrengthEstimatorOptions): WorkerConfig {
   const require = createRequire(import.meta.url);
+  const url = (pkg: string) => pathToFileURL(require.resolve(pkg)).href;
   const dictionaries = opts.dictionaries ?? "words";
   return {
-    core: require.resolve("@zxcvbn-ts/core"),
-    common: require.resolve("@zxcvbn-ts/language-common"),
-    en: dictionaries === "common" ? null : require.resolve("@zxcvbn-ts/language-en"),
+    core: url("@zxcvbn-ts/core"),
+    common: url("@zxcvbn-ts/language-common"),
+    en: dictionaries === "common" ? null : url("@zxcvbn-ts/language-en"),
     enLists: dictionaries === "words" ? ENGLISH_WORD_LISTS : null,
     maxLength: opts.maxInputLength ?? 32,
     l33tMaxSubstitutions: opts.l33tMaxSubstitutions ?? 2,
@@ -172,6 +184,8 @@ export function createWorkerStrengthEstimator(opts: WorkerStrengthEstimatorOptio
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: config,
+      // Inherit no CLI flags (loaders, --input-type, test-runner hooks): the worker needs none.
+      execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: 256 },
     });
     const slot: Slot = { worker, state: "starting", job: null, timer: null };
