@@ -95,6 +95,8 @@ const CONTACT_METHODS: readonly MethodType[] = ["email", "sms", "voice"];
 
 export class ResetService {
   readonly flows: ResetFlowRepository;
+  /** Per tenant, the id of the account whose row a phantom reads (see userRow). */
+  private readonly standIns = new Map<string, string>();
 
   constructor(private readonly deps: ResetServiceDeps) {
     this.flows = new ResetFlowRepository(deps.db, deps.clock, deps.random);
@@ -224,7 +226,7 @@ export class ResetService {
         userAgent: meta.userAgent,
       });
     }
-    return this.viewOf(tenant, settings, saved);
+    return this.viewOf(tenant, settings, saved, { user, methods });
   }
 
   /** Step 2a: pick a method and start its challenge (sends a code where the method has one). */
@@ -286,7 +288,7 @@ export class ResetService {
       userAgent: meta.userAgent,
       details: { method },
     });
-    return this.viewOf(tenant, settings, saved);
+    return this.viewOf(tenant, settings, saved, { user, methods });
   }
 
   /** Step 2b: the person answers the challenge. */
@@ -359,7 +361,7 @@ export class ResetService {
       userAgent: meta.userAgent,
       details: { method, gatesPassed: gatesPassed.length, gatesRequired: required },
     });
-    return this.viewOf(tenant, settings, saved);
+    return this.viewOf(tenant, settings, saved, { user, methods });
   }
 
   /** "Choose another way": drops the challenge in progress (its code stays unusable once expired). */
@@ -525,9 +527,9 @@ export class ResetService {
     identifier: string,
   ): Promise<User | null> {
     const by = settings.reset.identifyBy;
-    const row = await this.deps.db
+    const matches = await this.deps.db
       .selectFrom("users")
-      .selectAll()
+      .select("id")
       .where("tenant_id", "=", tenantId)
       .where((eb) =>
         eb.or([
@@ -539,7 +541,38 @@ export class ResetService {
       .limit(2)
       .execute();
     // Two accounts matching one identifier is ambiguous: treat as unknown rather than guess.
-    return row.length === 1 ? (row[0] ?? null) : null;
+    const id = matches.length === 1 ? (matches[0]?.id ?? null) : null;
+    return this.userRow(tenantId, id);
+  }
+
+  /**
+   * The user's row; for no user (an unknown name, a phantom flow) a stand-in row of the tenant is
+   * read by the same statement and dropped, so both cost one primary-key lookup that returns one
+   * row. The enumeration test's timings told an unknown name from an ineligible account when only
+   * the known one read its row (and again when the stand-in was read by another statement).
+   */
+  private async userRow(tenantId: string, userId: string | null): Promise<User | null> {
+    let id = userId ?? this.standIns.get(tenantId);
+    if (id === undefined) {
+      // Once per tenant and process: which account stands in does not matter, only that one does.
+      const any = await this.deps.db
+        .selectFrom("users")
+        .select("id")
+        .where("tenant_id", "=", tenantId)
+        .limit(1)
+        .executeTakeFirst();
+      id = any?.id ?? "";
+      this.standIns.set(tenantId, id);
+    }
+    const row = await this.deps.db
+      .selectFrom("users")
+      .selectAll()
+      .where("tenant_id", "=", tenantId)
+      .where("id", "=", id)
+      .executeTakeFirst();
+    if (userId !== null) return row ?? null;
+    if (!row && id !== "") this.standIns.delete(tenantId); // the stand-in was deleted: pick another
+    return null;
   }
 
   private async registeredMethods(tenantId: string, userId: string): Promise<AuthMethod[]> {
@@ -556,14 +589,7 @@ export class ResetService {
   }
 
   private async flowUser(flow: ResetFlow): Promise<{ user: User | null; methods: AuthMethod[] }> {
-    const user = flow.userId
-      ? ((await this.deps.db
-          .selectFrom("users")
-          .selectAll()
-          .where("id", "=", flow.userId)
-          .where("tenant_id", "=", flow.tenantId)
-          .executeTakeFirst()) ?? null)
-      : null;
+    const user = await this.userRow(flow.tenantId, flow.userId);
     const methods = await this.registeredMethods(flow.tenantId, user?.id ?? "");
     return { user, methods };
   }
@@ -722,13 +748,19 @@ export class ResetService {
     }
   }
 
-  private async viewOf(_tenant: Tenant, settings: TenantSettings, flow: ResetFlow): Promise<ResetView> {
+  /** `loaded`: the flow's user and methods when the step already read them (saves reading them twice). */
+  private async viewOf(
+    _tenant: Tenant,
+    settings: TenantSettings,
+    flow: ResetFlow,
+    loaded?: { user: User | null; methods: AuthMethod[] },
+  ): Promise<ResetView> {
     const base = { flowId: flow.id, csrf: flow.csrfToken, expiresAt: flow.expiresAt };
     switch (flow.state) {
       case "identify":
         return { state: "identify", ...base };
       case "verify": {
-        const { user, methods } = await this.flowUser(flow);
+        const { user, methods } = loaded ?? (await this.flowUser(flow));
         const strict = flow.context.disclosure === "strict";
         const offered = this.offeredMethodTypes(settings, flow, user, methods).filter(
           (m) => !flow.gatesPassed.includes(m),
