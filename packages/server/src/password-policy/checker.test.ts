@@ -157,6 +157,21 @@ describe("createPasswordChecker", () => {
     expect(r.history).toMatchObject({ ok: false, skipped: true });
   });
 
+  it("treats a dependency that throws synchronously, or a history answer that is not a boolean, as unavailable", async () => {
+    const strength: StrengthEstimator = {
+      score: () => {
+        throw new Error("sync failure");
+      },
+      close: async () => {},
+    };
+    const sync = await createPasswordChecker({ strength }).check(base("zebra-cactus-violin-41"));
+    expect(byId(sync.rules).strength).toMatchObject({ ok: false, unavailable: true });
+    const odd = await createPasswordChecker({ strength: fakeStrength() }).check(
+      base("zebra-cactus-violin-41", { history: async () => "no" as unknown as boolean }),
+    );
+    expect(byId(odd.rules).history).toMatchObject({ ok: false, unavailable: true });
+  });
+
   it("rejects invalid input with VALIDATION_FAILED and never puts the password in the error", async () => {
     const checker = createPasswordChecker({ strength: fakeStrength() });
     const bad = [
@@ -171,6 +186,18 @@ describe("createPasswordChecker", () => {
       expect(isLatchkeyError(error) && error.code === "VALIDATION_FAILED").toBe(true);
       expect(JSON.stringify(error) + String(error)).not.toContain("secret-pw-123");
     }
+  });
+
+  it("validates the input of the synchronous subset too", () => {
+    const checker = createPasswordChecker({ strength: fakeStrength() });
+    const input = {
+      password: "zebra-cactus-violin-41",
+      policy: policy(),
+      user: { username: "jdoe" },
+      organisationName: "Org",
+    };
+    expect(checker.checkLocal(input).every((r) => r.ok)).toBe(true);
+    expect(() => checker.checkLocal({ ...input, password: 7 } as unknown as typeof input)).toThrow(/invalid/);
   });
 
   it("describes the checklist for a policy with its params", () => {
