@@ -1,0 +1,236 @@
+/**
+ * Messages between agent and server, one zod schema each, validated at both ends. Every message is
+ * a JSON object with the protocol version `v`, a message `id` and a `type`. A message that fails
+ * validation is answered with an `error` message (MALFORMED_MESSAGE / UNKNOWN_MESSAGE) and logged;
+ * it never crashes either side.
+ */
+import { z } from "zod";
+import { PROTOCOL_VERSION } from "./version.js";
+import { WIRE_ERROR_CODES } from "./wire-errors.js";
+
+const id = z.string().min(1).max(64);
+const b64url = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/)
+  .max(4096);
+const shortText = z.string().max(512);
+const envelope = { v: z.literal(PROTOCOL_VERSION), id };
+
+export const DIALECTS = ["ad", "openldap"] as const;
+export type Dialect = (typeof DIALECTS)[number];
+
+/** One user as the agent read it from the directory. */
+export const syncedUserSchema = z.object({
+  /** objectGUID (AD) or entryUUID (OpenLDAP), as a lower-case UUID string. */
+  anchor: z.string().min(1).max(64),
+  dn: z.string().min(1).max(1024),
+  username: z.string().min(1).max(256),
+  upn: z.string().max(256).nullable(),
+  displayName: shortText.nullable(),
+  givenName: shortText.nullable(),
+  surname: shortText.nullable(),
+  mail: z.string().max(320).nullable(),
+  mobile: z.string().max(64).nullable(),
+  telephoneNumber: z.string().max(64).nullable(),
+  enabled: z.boolean(),
+  locked: z.boolean(),
+  inScope: z.boolean(),
+  isAdmin: z.boolean(),
+  /** Epoch ms of the last password change; null when unknown or never. */
+  passwordLastSet: z.number().int().nullable(),
+  /** Epoch ms when the password expires; null when it never does or it is unknown. */
+  passwordExpiresAt: z.number().int().nullable(),
+});
+export type SyncedUser = z.infer<typeof syncedUserSchema>;
+
+export const directoryInfoSchema = z.object({
+  id: z.string().min(1).max(40),
+  dialect: z.enum(DIALECTS),
+  /** What the RootDSE said, for the admin's eyes (vendor, naming context). */
+  description: shortText,
+});
+export type DirectoryInfo = z.infer<typeof directoryInfoSchema>;
+
+// ——— agent → server ———
+
+export const helloMessage = z.object({
+  ...envelope,
+  type: z.literal("hello"),
+  agentId: id,
+  version: z.string().min(1).max(40),
+});
+
+export const authMessage = z.object({
+  ...envelope,
+  type: z.literal("auth"),
+  agentId: id,
+  /** Ed25519 signature over authPayload(challenge, agentId), base64url. */
+  signature: b64url,
+  directories: z.array(directoryInfoSchema).max(50),
+});
+
+export const heartbeatMessage = z.object({
+  ...envelope,
+  type: z.literal("heartbeat"),
+  at: z.number().int(),
+});
+
+export const syncBatchMessage = z.object({
+  ...envelope,
+  type: z.literal("sync.batch"),
+  directoryId: z.string().min(1).max(40),
+  /** One sync pass; its batches share the id. */
+  syncId: id,
+  /** A full pass: when it ends (final), users of this directory not seen in it are removed. */
+  full: z.boolean(),
+  seq: z.number().int().min(0),
+  final: z.boolean(),
+  users: z.array(syncedUserSchema).max(1000),
+  /** Anchors deleted in the directory (incremental passes). */
+  deleted: z.array(z.string().min(1).max(64)).max(10_000),
+});
+
+export const errorMessage = z.object({
+  ...envelope,
+  type: z.literal("error"),
+  code: z.enum(WIRE_ERROR_CODES as [string, ...string[]]),
+  message: shortText,
+  inReplyTo: id.optional(),
+});
+
+export const agentMessageSchema = z.discriminatedUnion("type", [
+  helloMessage,
+  authMessage,
+  heartbeatMessage,
+  syncBatchMessage,
+  errorMessage,
+]);
+export type AgentMessage = z.infer<typeof agentMessageSchema>;
+
+// ——— server → agent ———
+
+export const challengeMessage = z.object({
+  ...envelope,
+  type: z.literal("challenge"),
+  /** 32 random bytes, base64url; the agent signs it with its Ed25519 key. */
+  nonce: b64url,
+  serverTime: z.number().int(),
+});
+
+export const welcomeMessage = z.object({
+  ...envelope,
+  type: z.literal("welcome"),
+  agentId: id,
+  heartbeatIntervalMs: z.number().int().min(1000).max(300_000),
+});
+
+export const syncAckMessage = z.object({
+  ...envelope,
+  type: z.literal("sync.ack"),
+  syncId: id,
+  seq: z.number().int().min(0),
+  upserted: z.number().int().min(0),
+  removed: z.number().int().min(0),
+});
+
+export const syncRequestMessage = z.object({
+  ...envelope,
+  type: z.literal("sync.request"),
+  full: z.boolean(),
+});
+
+export const serverMessageSchema = z.discriminatedUnion("type", [
+  challengeMessage,
+  welcomeMessage,
+  syncAckMessage,
+  syncRequestMessage,
+  errorMessage,
+]);
+export type ServerMessage = z.infer<typeof serverMessageSchema>;
+
+export type ParseResult<T> =
+  | { ok: true; message: T }
+  | {
+      ok: false;
+      code: "MALFORMED_MESSAGE" | "UNKNOWN_MESSAGE" | "PROTOCOL_VERSION";
+      detail: string;
+      id?: string;
+    };
+
+function parseWith<T>(schema: z.ZodType<T>, known: readonly string[], raw: string | Buffer): ParseResult<T> {
+  let data: unknown;
+  try {
+    data = JSON.parse(typeof raw === "string" ? raw : raw.toString("utf8"));
+  } catch {
+    return { ok: false, code: "MALFORMED_MESSAGE", detail: "not JSON" };
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    return { ok: false, code: "MALFORMED_MESSAGE", detail: "not an object" };
+  }
+  const obj = data as Record<string, unknown>;
+  const msgId = typeof obj.id === "string" && obj.id.length <= 64 ? obj.id : undefined;
+  if (obj.v !== PROTOCOL_VERSION) {
+    return {
+      ok: false,
+      code: "PROTOCOL_VERSION",
+      detail: `v=${String(obj.v)}`,
+      ...(msgId ? { id: msgId } : {}),
+    };
+  }
+  if (typeof obj.type !== "string" || !known.includes(obj.type)) {
+    return {
+      ok: false,
+      code: "UNKNOWN_MESSAGE",
+      detail: `type=${String(obj.type).slice(0, 40)}`,
+      ...(msgId ? { id: msgId } : {}),
+    };
+  }
+  const r = schema.safeParse(obj);
+  if (!r.success) {
+    const path = r.error.issues[0]?.path.join(".") ?? "";
+    return {
+      ok: false,
+      code: "MALFORMED_MESSAGE",
+      detail: `invalid ${path}`,
+      ...(msgId ? { id: msgId } : {}),
+    };
+  }
+  return { ok: true, message: r.data };
+}
+
+const AGENT_TYPES = ["hello", "auth", "heartbeat", "sync.batch", "error"] as const;
+const SERVER_TYPES = ["challenge", "welcome", "sync.ack", "sync.request", "error"] as const;
+
+/** Parses what the server received from an agent. Never throws. */
+export function parseAgentMessage(raw: string | Buffer): ParseResult<AgentMessage> {
+  return parseWith(agentMessageSchema, AGENT_TYPES, raw);
+}
+
+/** Parses what an agent received from the server. Never throws. */
+export function parseServerMessage(raw: string | Buffer): ParseResult<ServerMessage> {
+  return parseWith(serverMessageSchema, SERVER_TYPES, raw);
+}
+
+/** The exact bytes an agent signs to answer a challenge: domain-separated, bound to its id. */
+export function authPayload(nonce: string, agentId: string): Buffer {
+  return Buffer.from(`latchkey-agent-auth-v1\u0000${agentId}\u0000${nonce}`, "utf8");
+}
+
+// ——— enrollment (HTTP) ———
+
+export const enrollRequestSchema = z.object({
+  token: z.string().min(16).max(200),
+  name: z.string().min(1).max(100),
+  version: z.string().min(1).max(40),
+  /** Raw 32-byte public keys, base64url. */
+  x25519Public: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+  ed25519Public: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+});
+export type EnrollRequest = z.infer<typeof enrollRequestSchema>;
+
+export const enrollResponseSchema = z.object({
+  agentId: id,
+  tenantId: id,
+  linkPath: z.string().min(1).max(200),
+});
+export type EnrollResponse = z.infer<typeof enrollResponseSchema>;
