@@ -43,9 +43,10 @@ export interface WorkerStrengthEstimatorOptions {
   /** Estimates waiting for a worker beyond which new ones are refused at once. Default 256. */
   maxQueue?: number;
   /**
-   * zxcvbn sees only this many leading characters (UTF-16 units). Default 32: zxcvbn's cost grows
-   * with length, and 32 characters that score well are already beyond guessing; cutting can only
-   * lower a score (a weak 32-character prefix fails the rule even with a strong tail).
+   * zxcvbn sees only this many leading characters (UTF-16 units). Default 24: zxcvbn's cost grows
+   * with length, and 24 characters that score well are already beyond guessing; cutting can only
+   * lower a score (a weak 24-character start fails the rule even with a strong tail). Passphrases of
+   * 3–5 common words kept every verdict at 24 (bench/password-check.ts).
    */
   maxInputLength?: number;
   /**
@@ -59,7 +60,7 @@ export interface WorkerStrengthEstimatorOptions {
    *   as many dictionary-word passwords at score 3.
    */
   dictionaries?: "words" | "full" | "common";
-  /** zxcvbn's cap on l33t substitutions tried per password. Default 2 (see docs/password-policy.md). */
+  /** zxcvbn's cap on l33t substitutions tried per password. Default 1 (see docs/password-policy.md). */
   l33tMaxSubstitutions?: number;
 }
 
@@ -143,8 +144,8 @@ export function resolveConfig(opts: WorkerStrengthEstimatorOptions): WorkerConfi
     common: url("@zxcvbn-ts/language-common"),
     en: dictionaries === "common" ? null : url("@zxcvbn-ts/language-en"),
     enLists: dictionaries === "words" ? ENGLISH_WORD_LISTS : null,
-    maxLength: opts.maxInputLength ?? 32,
-    l33tMaxSubstitutions: opts.l33tMaxSubstitutions ?? 2,
+    maxLength: opts.maxInputLength ?? 24,
+    l33tMaxSubstitutions: opts.l33tMaxSubstitutions ?? 1,
   };
 }
 
