@@ -256,7 +256,7 @@ export class ResetService {
       throw new LatchkeyError("VALIDATION_FAILED", "contact required", { field: "contact" });
     }
     // A phantom flow gets a null user: the method does the same work and sends nothing.
-    const ctxUser = flow.phantom ? null : user;
+    const ctxUser = this.challengeUser(settings, flow, user, method);
     const started = await impl.start(
       {
         tenant,
@@ -305,14 +305,17 @@ export class ResetService {
     const key = userKey(user, flow.context.identifier ?? "");
     await this.ensureNotLocked(tenant, flow, key);
 
-    const attempt = await this.deps.throttle.hit(tenant.id, `verify:${key}:${method}`, {
+    // Attempts are counted before the check, atomically, so parallel tries cannot outrun the limit.
+    const attemptKey = `verify:${key}:${method}`;
+    const attemptLimits = {
       limit: settings.throttles.verifyAttemptsPerMethodPerHour,
       windowMs: HOUR,
       lockMs: settings.throttles.lockoutMinutes * MINUTE,
-    });
+    };
+    const attempt = await this.deps.throttle.hit(tenant.id, attemptKey, attemptLimits);
     if (!attempt.allowed) return this.block(tenant, settings, flow, user, meta, attempt.lockedUntil);
 
-    const ctxUser = flow.phantom ? null : user;
+    const ctxUser = this.challengeUser(settings, flow, user, method);
     const result = await impl.verify(
       {
         tenant,
@@ -324,8 +327,13 @@ export class ResetService {
       },
       { challengeId: challenge.id, response: input.response },
     );
-    if (!result.ok || flow.phantom) {
-      const proofs = await this.deps.throttle.hit(tenant.id, `proof:${key}`, {
+    if (!result.ok || ctxUser === null) {
+      // The limit-th failure locks at once (Entra: 5 wrong codes, or 5 failed identity proofs, then a
+      // 24 h lockout), not the try after it: the person sees the lockout now, a new flow sees it at
+      // identify, and no further proof is checked, whichever method it uses.
+      const methodUntil =
+        attempt.remaining === 0 ? await this.lockNow(tenant.id, attemptKey, attemptLimits) : null;
+      const proofUntil = await this.countFailure(tenant.id, `proof:${key}`, {
         limit: settings.throttles.failedIdentityProofsPer24h,
         windowMs: 24 * HOUR,
         lockMs: settings.throttles.lockoutMinutes * MINUTE,
@@ -342,7 +350,10 @@ export class ResetService {
         userAgent: meta.userAgent,
         details: { method },
       });
-      if (!proofs.allowed) return this.block(tenant, settings, flow, user, meta, proofs.lockedUntil);
+      if (methodUntil !== null || proofUntil !== null) {
+        const until = Math.max(methodUntil ?? 0, proofUntil ?? 0);
+        return this.block(tenant, settings, flow, user, meta, until);
+      }
       await this.flows.save({ ...flow, attempts: flow.attempts + 1 }, "verify");
       throw new LatchkeyError("VERIFICATION_FAILED", undefined, { method });
     }
@@ -513,12 +524,26 @@ export class ResetService {
 
   // ——— internals ———
 
-  private load(step: StepInput, allowed: readonly ResetState[]): Promise<ResetFlow> {
-    return this.flows.load(step.tenant.id, step.flowId, {
-      binding: step.binding,
-      allowed,
-      csrf: step.csrf ?? "",
-    });
+  private async load(step: StepInput, allowed: readonly ResetState[]): Promise<ResetFlow> {
+    try {
+      return await this.flows.load(step.tenant.id, step.flowId, {
+        binding: step.binding,
+        allowed,
+        csrf: step.csrf ?? "",
+      });
+    } catch (e) {
+      if (e instanceof LatchkeyError && e.code === "FLOW_EXPIRED") {
+        await this.deps.audit.emit({
+          tenantId: step.tenant.id,
+          event: "reset_flow.expired",
+          result: "failure",
+          flowId: step.flowId,
+          ip: step.meta.ip,
+          userAgent: step.meta.userAgent,
+        });
+      }
+      throw e;
+    }
   }
 
   private async findUser(
@@ -607,6 +632,45 @@ export class ResetService {
     }
     const allowed = methodsAllowedFor(settings, user, this.implemented());
     return allowed.filter((m) => this.deps.methods[m]?.isRegistered(methods));
+  }
+
+  /**
+   * The user a method's challenge runs for: null (a phantom challenge: the same work, never passes)
+   * for a phantom flow, and for a method this user may not use. Strict mode offers every tenant
+   * method to everybody, so an administrator can pick security questions there; they must not count.
+   */
+  private challengeUser(
+    settings: TenantSettings,
+    flow: ResetFlow,
+    user: User | null,
+    method: MethodType,
+  ): User | null {
+    if (flow.phantom || user === null) return null;
+    return methodsAllowedFor(settings, user, this.implemented()).includes(method) ? user : null;
+  }
+
+  /** Counts one failure on `key`; the limit-th locks at once. Returns when the lock ends, or null. */
+  private async countFailure(
+    tenantId: string,
+    key: string,
+    limits: { limit: number; windowMs: number; lockMs: number },
+  ): Promise<number | null> {
+    const r = await this.deps.throttle.hit(tenantId, key, limits);
+    if (!r.allowed) return r.lockedUntil ?? this.deps.clock.now() + limits.lockMs;
+    return r.remaining === 0 ? this.lockNow(tenantId, key, limits) : null;
+  }
+
+  /**
+   * Locks a key whose count has reached its limit: one more hit takes it past the limit, which is
+   * what the throttle locks on. Returns when the lock ends.
+   */
+  private async lockNow(
+    tenantId: string,
+    key: string,
+    limits: { limit: number; windowMs: number; lockMs: number },
+  ): Promise<number> {
+    const r = await this.deps.throttle.hit(tenantId, key, limits);
+    return r.lockedUntil ?? this.deps.clock.now() + limits.lockMs;
   }
 
   private async lockedUntil(tenantId: string, key: string): Promise<number | null> {
