@@ -156,8 +156,8 @@ export const en = {
   "password.rule.characters": "not contain control characters or broken Unicode",
   "password.rule.classes":
     "contain at least {{required}} of these: lower-case letters, capital letters, numbers, symbols",
-  "password.rule.banned": "not contain common words or the names of products or of the organisation",
-  "password.rule.personal": "not contain your name or user name",
+  "password.rule.banned": "not contain common words or the names of products",
+  "password.rule.personal": "not contain your name, your user name or the organisation's name",
   "password.rule.strength": "be hard to guess",
   "password.rule.breached": "not be a password known from data breaches",
   "password.rule.history_one": "not be your last password",

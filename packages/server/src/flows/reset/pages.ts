@@ -235,7 +235,12 @@ ${button({ text: t("reset.choose.submit") })}`,
       case "new_password": {
         const rules = opts.ruleList(tenant).map((r) => {
           const verdict = state.verdict?.rules.find((v) => v.id === r.id);
-          return { id: r.id, text: t(r.messageId, r.params), ok: verdict ? verdict.ok : null };
+          // A rule skipped because another failed is shown as not checked, not as failed.
+          return {
+            id: r.id,
+            text: t(r.messageId, r.params),
+            ok: verdict && !verdict.skipped ? verdict.ok : null,
+          };
         });
         return {
           title: t("reset.password.title"),
@@ -313,9 +318,11 @@ ${
     return render(req, reply, tenant, view, banner ? { banner } : {});
   }
 
-  app.get("/reset", async (req, reply) => {
+  app.get<{ Querystring: { new?: string } }>("/reset", async (req, reply) => {
     const tenant = await opts.getTenant(req);
-    const bound = readBinding(req);
+    // "Start again" (/reset/new → /reset?new=1) leaves the flow in the cookie behind: without this,
+    // a blocked or finished flow came back instead of a new one.
+    const bound = req.query.new === undefined ? readBinding(req) : null;
     if (bound) {
       try {
         const view = await service.view(tenant, bound.flowId, bound.binding);
@@ -485,12 +492,14 @@ ${
             : pageErrors({ confirm: t("reset.password.error.confirm_required") }, {});
         }
         if (e instanceof PasswordRejectedError) {
-          const failing = e.verdict.rules.filter((r) => !r.ok);
+          // Skipped rules did not fail (the e2e test saw "You have used this password before" for a
+          // new password that was only banned); an unavailable one says so rather than "failed".
+          const failing = e.verdict.rules.filter((r) => !r.ok && !r.skipped);
           return {
             verdict: e.verdict,
             errors: failing.map((r) => ({
               fieldId: "password",
-              text: t(`reset.password.rule_failed.${r.id}`),
+              text: r.unavailable ? t(r.messageId, r.params) : t(`reset.password.rule_failed.${r.id}`),
             })),
             fieldErrors: { password: t("error.password_rejected") },
           };

@@ -26,9 +26,14 @@ export interface CaptchaPort {
 
 export interface PasswordRuleVerdict {
   id: string;
+  /** False when the rule failed, and also when it was skipped or unavailable (see below). */
   ok: boolean;
   messageId: string;
   params?: Record<string, number | string>;
+  /** Not evaluated because an earlier rule already failed (history costs Argon2): not a failure of its own. */
+  skipped?: boolean;
+  /** Could not be evaluated (e.g. the breach service is down): fails closed, with its own message. */
+  unavailable?: boolean;
 }
 
 export interface PasswordVerdictPort {

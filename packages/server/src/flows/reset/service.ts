@@ -404,7 +404,7 @@ export class ResetService {
     }
     const verdict = await this.verdict(settings, user, input.password, true);
     if (!verdict.ok) {
-      const failed = verdict.rules.filter((r) => !r.ok).map((r) => r.id);
+      const failed = verdict.rules.filter((r) => !r.ok && !r.skipped).map((r) => r.id);
       await this.deps.audit.emit({
         tenantId: tenant.id,
         event: "password.rejected",
