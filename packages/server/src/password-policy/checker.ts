@@ -50,7 +50,9 @@ export interface PasswordChecker {
   describe(policy: PasswordPolicy, options?: { history?: boolean }): ChecklistItem[];
 }
 
-const FIELD = z.string().max(1024);
+// Directory values of any length are accepted: personal.ts looks at the first 256 characters only,
+// and refusing a long display name would lock that person out of resetting.
+const FIELD = z.string();
 const inputSchema = z.object({
   password: z.string(),
   user: z.object({
