@@ -68,3 +68,33 @@ describe("agent messages", () => {
     expect(authPayload("n1", "a").equals(authPayload("n2", "a"))).toBe(false);
   });
 });
+
+describe("additions for the server link (issue 4)", () => {
+  const ack = { v: 1, id: "a1", type: "sync.ack", syncId: "s1", seq: 0, upserted: 2, removed: 0 };
+
+  it("sync.ack may list refused users with a reason, and is valid without the list", () => {
+    expect(parseServerMessage(JSON.stringify(ack)).ok).toBe(true);
+    const withRejected = { ...ack, rejected: [{ anchor: "6f1c…", reason: "username_taken_cloud" }] };
+    expect(parseServerMessage(JSON.stringify(withRejected))).toEqual({ ok: true, message: withRejected });
+    // An unknown reason from a newer server still parses.
+    const future = { ...ack, rejected: [{ anchor: "x", reason: "some_future_reason" }] };
+    expect(parseServerMessage(JSON.stringify(future)).ok).toBe(true);
+    expect(
+      parseServerMessage(JSON.stringify({ ...ack, rejected: [{ anchor: "", reason: "x" }] })),
+    ).toMatchObject({ ok: false, code: "MALFORMED_MESSAGE" });
+  });
+
+  it("welcome may name the directories the agent is accepted for", () => {
+    const welcome = { v: 1, id: "w", type: "welcome", agentId: "a", heartbeatIntervalMs: 15_000 };
+    expect(parseServerMessage(JSON.stringify(welcome)).ok).toBe(true);
+    const named = { ...welcome, directories: ["corp-ad"] };
+    expect(parseServerMessage(JSON.stringify(named))).toEqual({ ok: true, message: named });
+    expect(parseServerMessage(JSON.stringify({ ...welcome, directories: [""] })).ok).toBe(false);
+  });
+
+  it("RATE_LIMITED is a wire error code both sides accept", () => {
+    const e = { v: 1, id: "e", type: "error", code: "RATE_LIMITED", message: "slow down" };
+    expect(parseServerMessage(JSON.stringify(e)).ok).toBe(true);
+    expect(parseAgentMessage(JSON.stringify(e)).ok).toBe(true);
+  });
+});

@@ -122,7 +122,24 @@ export const welcomeMessage = z.object({
   type: z.literal("welcome"),
   agentId: id,
   heartbeatIntervalMs: z.number().int().min(1000).max(300_000),
+  /**
+   * The ids of the directories (from the agent's `auth`) the server accepts this agent for; sync
+   * batches for any other directory are refused. Absent from servers that predate it.
+   */
+  directories: z.array(z.string().min(1).max(40)).max(50).optional(),
 });
+
+/**
+ * One user of a batch the server refused, and why. Known reasons: `username_taken_cloud` (a cloud
+ * account holds the name), `username_taken` (another live synced account holds it),
+ * `invalid_username` (empty once normalised), `duplicate_anchor` (twice in one batch). A string,
+ * not an enum, so a newer server's reason does not make an older agent reject the whole ack.
+ */
+export const syncRejectedEntrySchema = z.object({
+  anchor: z.string().min(1).max(64),
+  reason: z.string().min(1).max(64),
+});
+export type SyncRejectedEntry = z.infer<typeof syncRejectedEntrySchema>;
 
 export const syncAckMessage = z.object({
   ...envelope,
@@ -131,6 +148,8 @@ export const syncAckMessage = z.object({
   seq: z.number().int().min(0),
   upserted: z.number().int().min(0),
   removed: z.number().int().min(0),
+  /** Users of the batch that were not stored (the rest were). Absent or empty when none. */
+  rejected: z.array(syncRejectedEntrySchema).max(1000).optional(),
 });
 
 export const syncRequestMessage = z.object({

@@ -11,6 +11,7 @@ export const WIRE_ERRORS = {
   AGENT_REVOKED: "The agent was revoked by an administrator.",
   ENROLL_TOKEN_INVALID: "The enrollment token is unknown, used or expired.",
   SYNC_REJECTED: "A sync batch was refused (unknown directory, too large, or invalid entries).",
+  RATE_LIMITED: "The peer sent too many messages in a short time; the link is closed.",
   INTERNAL: "Unexpected error on the peer.",
 } as const;
 
