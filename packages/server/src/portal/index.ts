@@ -201,6 +201,7 @@ export async function createPortal(deps: PortalDeps): Promise<Portal> {
     await app.register(resetApiRoutes, { service, getTenant, cookie });
     await app.register(resetPages, {
       service,
+      clock,
       getTenant,
       cookie,
       ruleList: (tenant) =>

@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { MethodType } from "../../config/tenant-settings.js";
 import { parseTenantSettings } from "../../config/tenant-settings.js";
+import { type Clock, systemClock } from "../../core/clock.js";
 import { isLatchkeyError, LatchkeyError } from "../../core/errors.js";
 import { negotiateLocale, type Translate, translator } from "../../i18n/index.js";
 import type { Tenant } from "../../store/schema.js";
@@ -42,6 +43,8 @@ import { PasswordRejectedError, type ResetService, type ResetView, type StepInpu
 
 export interface ResetPageOptions {
   service: ResetService;
+  /** The service's clock, for "the code expires in N minutes" (default: the system clock). */
+  clock?: Clock;
   getTenant(req: FastifyRequest): Promise<Tenant>;
   cookie: CookieOptions;
   /** Password rule ids and their parameters for the checklist, for a tenant's policy. */
@@ -67,6 +70,7 @@ interface PageState {
 
 export async function resetPages(app: FastifyInstance, opts: ResetPageOptions): Promise<void> {
   const { service } = opts;
+  const clock = opts.clock ?? systemClock;
 
   function localeOf(req: FastifyRequest): string {
     return negotiateLocale(req.headers["accept-language"]);
@@ -176,7 +180,7 @@ ${button({ text: t("reset.identify.submit") })}`,
 ${form({
   action: "/reset/verify",
   csrf: view.csrf,
-  body: html`${challengeFields({ prompt, t, errors: fe, now: Date.now() })}
+  body: html`${challengeFields({ prompt, t, errors: fe, now: clock.now() })}
 ${button({ text: t("reset.code.submit") })}`,
 })}
 ${form({

@@ -18,6 +18,8 @@ export interface ThrottlePort {
     opts: { limit: number; windowMs: number; lockMs: number },
   ): Promise<ThrottleResult>;
   peek(tenantId: string, key: string): Promise<ThrottleResult | null>;
+  /** Forgets every key that starts with `prefix`; returns how many. */
+  resetPrefix(tenantId: string, prefix: string): Promise<number>;
 }
 
 export interface CaptchaPort {

@@ -216,6 +216,25 @@ describe("a lockout lifts after 24 hours", () => {
   });
 });
 
+describe("a successful reset", () => {
+  it("starts the failure counters again", async () => {
+    const { fx } = await setup();
+    const w = await identified(fx);
+    for (let i = 0; i < 4; i++) await wrongCode(w, "sms");
+    await w.challenge("totp");
+    expect((await w.verify({ code: fx.totp() })).state).toBe("new_password");
+    expect((await w.password("Granite-Otter-Lantern-58")).state).toBe("completed");
+    const left = await fx.store.db.selectFrom("throttle_counters").select("key").execute();
+    expect(left.map((r) => r.key).filter((k) => k.includes(":u:"))).toEqual([]);
+    // Four more failures do not lock: the earlier four were forgotten.
+    const v = await identified(fx);
+    for (let i = 0; i < 4; i++) {
+      const r = await wrongCode(v, "email");
+      expect(isLatchkeyError(r) && r.code).toBe("VERIFICATION_FAILED");
+    }
+  });
+});
+
 describe("flow starts per client address", () => {
   it("refuses starts past the per-minute limit with the end of the lock, per address, for a minute", async () => {
     const { fx } = await setup({ throttles: { perIpPerMinute: 3 } });

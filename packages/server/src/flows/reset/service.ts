@@ -437,6 +437,12 @@ export class ResetService {
       });
     }
     const saved = await this.flows.save(flow, "completed");
+    // Entra: after a successful reset the throttle counters start again (a lock cannot be in force
+    // here: every step before this one refused to run under it).
+    const key = userKey(user, "");
+    for (const prefix of [`verify:${key}:`, `proof:${key}`, `email:${key}`]) {
+      await this.deps.throttle.resetPrefix(tenant.id, prefix);
+    }
     const revoked = await this.deps.revokeSessions(user);
     await this.deps.audit.emit({
       tenantId: tenant.id,
