@@ -210,7 +210,7 @@ describe("latchkey commands", () => {
     const dir = tempDir();
     const first = run(dir, ["migrate"], KEYS);
     expect(first.status, first.stderr).toBe(0);
-    expect(first.stdout).toBe("applied 1 migration(s) on sqlite: 001-initial\n");
+    expect(first.stdout).toBe("applied 2 migration(s) on sqlite: 001-initial, 002-agent-link-sync\n");
     expect(run(dir, ["migrate"], {}).stdout).toBe("the store is up to date (sqlite)\n");
     // The store is owner-only: it holds hashes and sealed data.
     expect(statSync(join(dir, "data")).mode & 0o077).toBe(0);

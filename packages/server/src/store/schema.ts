@@ -49,6 +49,16 @@ export interface UsersTable {
   password_changed_at: number | null;
   created_at: number;
   updated_at: number;
+  /**
+   * (002) When the user disappeared from its directory (a full sync pass did not see it, or the
+   * agent reported it deleted). The row is kept so audit records keep their target; everything
+   * else treats a deleted user as unknown. Null for live users.
+   */
+  deleted_at: number | null;
+  /** (002) When the directory says the password expires; null when it never does or is unknown. */
+  password_expires_at: number | null;
+  /** (002) The id of the last full sync pass that saw this synced user. */
+  last_full_sync_id: string | null;
 }
 
 export interface PasswordHistoryTable {
@@ -154,7 +164,14 @@ export interface AgentsTable {
   version: string | null;
   enrolled_at: number;
   revoked_at: number | null;
+  /** Written at most every 30 s while the link is up (directory-link/liveness.ts). */
   last_heartbeat_at: number | null;
+  /** (002) JSON array of the DirectoryInfo the agent announced at its last authentication. */
+  directories_json: Generated<string>;
+  /** (002) Id of the server instance holding the agent's live link; null once it closed. */
+  link_instance: string | null;
+  /** (002) When the current (or last) link was authenticated. */
+  link_connected_at: number | null;
 }
 
 export interface AgentEnrollmentTokensTable {
@@ -164,6 +181,25 @@ export interface AgentEnrollmentTokensTable {
   created_at: number;
   expires_at: number;
   used_at: number | null;
+  /** (002) The directory the enrolled agent is bound to; null: any directory it announces. */
+  directory_id: string | null;
+}
+
+/** (002) One sync pass of one directory: its batches apply once and in order (see sync/ingest.ts). */
+export interface SyncPassesTable {
+  tenant_id: string;
+  directory_id: string;
+  sync_id: string;
+  agent_id: string;
+  full: Bool;
+  /** The seq the next new batch must carry; a lower one is a resend and is acknowledged again. */
+  next_seq: number;
+  upserted: number;
+  removed: number;
+  rejected: number;
+  started_at: number;
+  updated_at: number;
+  completed_at: number | null;
 }
 
 export interface WritebackOperationsTable {
@@ -231,6 +267,7 @@ export interface Database {
   audit_events: AuditEventsTable;
   agents: AgentsTable;
   agent_enrollment_tokens: AgentEnrollmentTokensTable;
+  sync_passes: SyncPassesTable;
   writeback_operations: WritebackOperationsTable;
   outbox: OutboxTable;
   sessions: SessionsTable;
@@ -238,7 +275,14 @@ export interface Database {
 }
 
 export type Tenant = Selectable<TenantsTable>;
-export type User = Selectable<UsersTable>;
+/** Columns added to users after 001: the store always returns them. */
+type UserColumnsSince002 = "deleted_at" | "password_expires_at" | "last_full_sync_id";
+/**
+ * A user row. The columns added after 001 are optional here, so a row built in code before they
+ * existed (test fixtures) still type-checks; rows read from the store always carry them.
+ */
+export type User = Omit<Selectable<UsersTable>, UserColumnsSince002> &
+  Partial<Pick<Selectable<UsersTable>, UserColumnsSince002>>;
 export type NewUser = Insertable<UsersTable>;
 export type UserUpdate = Updateable<UsersTable>;
 export type AuthMethod = Selectable<AuthMethodsTable>;
@@ -247,5 +291,7 @@ export type Challenge = Selectable<ChallengesTable>;
 export type AuditEvent = Selectable<AuditEventsTable>;
 export type OutboxMessage = Selectable<OutboxTable>;
 export type Session = Selectable<SessionsTable>;
+export type Agent = Selectable<AgentsTable>;
+export type SyncPass = Selectable<SyncPassesTable>;
 // Generated is re-exported for tables that may add serial columns later.
 export type { Generated };

@@ -18,7 +18,7 @@ storeContract("sqlite", async () => {
 
 it("an in-memory SQLite store migrates and answers", async () => {
   const store = openStore({ url: "sqlite::memory:" });
-  expect(await store.migrate()).toEqual(["001-initial"]);
+  expect(await store.migrate()).toEqual(["001-initial", "002-agent-link-sync"]);
   expect(await store.ping()).toBe(true);
   await store.close();
   expect(existsSync(":memory:")).toBe(false);

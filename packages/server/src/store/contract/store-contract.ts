@@ -31,6 +31,7 @@ const TABLES = [
   "audit_events",
   "agents",
   "agent_enrollment_tokens",
+  "sync_passes",
   "writeback_operations",
   "outbox",
   "sessions",
@@ -85,6 +86,9 @@ function sampleRows(tenantId: string): Rows {
       password_changed_at: T0,
       created_at: T0,
       updated_at: T0,
+      deleted_at: null,
+      password_expires_at: T1,
+      last_full_sync_id: null,
     },
     password_history: {
       id: newId(),
@@ -165,6 +169,9 @@ function sampleRows(tenantId: string): Rows {
       enrolled_at: T0,
       revoked_at: null,
       last_heartbeat_at: T1,
+      directories_json: JSON.stringify([{ id: "corp", dialect: "ad", description: "Samba" }]),
+      link_instance: null,
+      link_connected_at: T0,
     },
     agent_enrollment_tokens: {
       id: newId(),
@@ -173,6 +180,21 @@ function sampleRows(tenantId: string): Rows {
       created_at: T0,
       expires_at: T1,
       used_at: null,
+      directory_id: "corp",
+    },
+    sync_passes: {
+      tenant_id: tenantId,
+      directory_id: "corp",
+      sync_id: newId(),
+      agent_id: newId(),
+      full: 1,
+      next_seq: 3,
+      upserted: 2500,
+      removed: 1,
+      rejected: 0,
+      started_at: T0,
+      updated_at: T0,
+      completed_at: null,
     },
     writeback_operations: {
       id: newId(),
@@ -231,6 +253,7 @@ const ID_COLUMN: Record<TableName, string> = {
   audit_events: "id",
   agents: "id",
   agent_enrollment_tokens: "id",
+  sync_passes: "sync_id",
   writeback_operations: "id",
   outbox: "id",
   sessions: "id",
@@ -249,6 +272,7 @@ const UPDATES: { [K in TableName]: Partial<Insertable<Database[K]>> } = {
   audit_events: { result: "failure", reason: "code_wrong" },
   agents: { revoked_at: T1 },
   agent_enrollment_tokens: { used_at: T1 },
+  sync_passes: { next_seq: 4, completed_at: T1, removed: 2 },
   writeback_operations: { state: "succeeded", sealed_payload: null, completed_at: T1, result_code: "OK" },
   outbox: { state: "sent", payload_sealed: null, sent_at: T1 },
   sessions: { revoked_at: T1 },
@@ -332,7 +356,7 @@ export function storeContract(engine: Engine, setup: () => Promise<ContractTarge
     }
 
     it("applies the migrations once; running them again, from any instance, applies nothing", async () => {
-      expect(firstRun).toEqual(["001-initial"]);
+      expect(firstRun).toEqual(["001-initial", "002-agent-link-sync"]);
       expect(await store.migrate()).toEqual([]);
       expect(await second().migrate()).toEqual([]);
       expect(await store.ping()).toBe(true);
@@ -432,6 +456,36 @@ export function storeContract(engine: Engine, setup: () => Promise<ContractTarge
         .orderBy("username")
         .execute();
       expect(users.map((u) => u.username)).toEqual(["alice", "alice", "bob", "bob"]);
+    });
+
+    it("a synced user is unique per (tenant, directory, source anchor); cloud users carry no anchor", async () => {
+      const a = await newTenant(store.db);
+      const synced = {
+        ...a.users,
+        kind: "synced" as const,
+        directory_id: "corp",
+        source_anchor: "0d6c3e8a-1111-4f4f-9a9a-0123456789ab",
+      };
+      await store.db
+        .insertInto("users")
+        .values({ ...synced, id: newId(), username: "s1" })
+        .execute();
+      await expect(
+        store.db
+          .insertInto("users")
+          .values({ ...synced, id: newId(), username: "s2" })
+          .execute(),
+      ).rejects.toThrow();
+      // The same anchor in another directory is another account.
+      await store.db
+        .insertInto("users")
+        .values({ ...synced, id: newId(), username: "s3", directory_id: "lab" })
+        .execute();
+      // Any number of cloud users have no anchor (nulls are distinct).
+      await store.db
+        .insertInto("users")
+        .values({ ...a.users, id: newId(), username: "c2" })
+        .execute();
     });
 
     it("deleting a user removes its methods, password history and sessions", async () => {

@@ -1,9 +1,11 @@
 /** Migrations are code, listed here in order; names sort in the order they run. */
 import type { Migration, MigrationProvider } from "kysely";
 import * as m001 from "./001-initial.js";
+import * as m002 from "./002-agent-link-sync.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": m001,
+  "002-agent-link-sync": m002,
 };
 
 export const migrationProvider: MigrationProvider = {
