@@ -15,6 +15,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../packages/server/src/core/clock.js";
+import { QUESTION_CATALOGUE } from "../packages/server/src/methods/questions/catalogue.js";
 import { CAPTCHA_FIELD } from "../packages/server/src/web/components.js";
 import { csrfOf, HttpClient, type HttpResult, solvedCaptcha } from "./harness/client.js";
 import { type PortalHarness, ReseedableRandom, startPortal } from "./harness/portal.js";
@@ -82,13 +83,29 @@ beforeEach(async () => {
 
 type Mode = "strict" | "guided";
 
-/** Replaces the per-flow random values; everything else must be byte-identical. */
+const QUESTION_TEXT = new Map(QUESTION_CATALOGUE.map((q) => [q.id, q.text]));
+
+/**
+ * Replaces the per-flow random values and the security questions asked (stand-ins derived from the
+ * name typed: two names are asked different questions, as two real users are); everything else must
+ * be byte-identical.
+ */
 function normalise(r: HttpResult, csrf: string | null, flowId: string | null): string {
   let body = r.text;
   if (csrf) body = body.split(csrf).join("<csrf>");
   if (flowId) body = body.split(flowId).join("<flow>");
+  const asked = [
+    ...new Set(
+      [...body.matchAll(/name="answer\.([^"]+)"|"id":"(lk\.[^"]+)"/g)].map((m) => m[1] ?? m[2] ?? ""),
+    ),
+  ];
+  asked.forEach((id, k) => {
+    const text = QUESTION_TEXT.get(id) ?? id;
+    const forms = [text, text.replace(/'/g, "&#39;"), id, id.replace(/[^a-zA-Z0-9_-]/g, "-")];
+    for (const form of forms) body = body.split(form).join(`<question ${k + 1}>`);
+  });
   const headers = [...r.headers.entries()]
-    .filter(([k]) => !["date", "x-request-id", "keep-alive", "connection"].includes(k))
+    .filter(([k]) => !["date", "x-request-id", "keep-alive", "connection", "content-length"].includes(k))
     .filter(([k]) => !k.startsWith("x-ratelimit"))
     .map(([k, v]) => `${k}: ${k === "set-cookie" ? v.replace(/lk_reset=[^;]*/, "lk_reset=<binding>") : v}`)
     .sort();
@@ -108,9 +125,11 @@ async function pageRun(mode: Mode, username: string): Promise<Step[]> {
   let csrf = csrfOf(first.text);
   const steps: Step[] = [];
   const flowId = () => decodeURIComponent(c.cookies.get("lk_reset") ?? "").split(".")[0] ?? null;
+  let last = "";
   const record = (name: string, r: HttpResult) => {
     const token = /name="csrf-token" content="([^"]+)"/.exec(r.text)?.[1] ?? csrf;
     csrf = token;
+    last = r.text;
     steps.push({ name, bytes: normalise(r, token, flowId()) });
   };
   const post = async (name: string, path: string, form: Record<string, string>) => {
@@ -138,7 +157,7 @@ async function pageRun(mode: Mode, username: string): Promise<Step[]> {
       const wrong =
         method === "questions"
           ? Object.fromEntries(
-              [...steps.at(-1)!.bytes.matchAll(/name="(answer\.[^"]+)"/g)].map((m) => [m[1] ?? "", "wrong"]),
+              [...last.matchAll(/name="(answer\.[^"]+)"/g)].map((m) => [m[1] ?? "", "wrong"]),
             )
           : { code: "00000000" };
       await post(`wrong ${method}`, "/reset/verify", wrong);
@@ -270,6 +289,41 @@ describe("control: the byte comparison sees a difference when there is one", () 
     const apiUnknown = await apiRun("guided", UNKNOWN);
     const apiEligible = await apiRun("guided", "eligible");
     expect(differences(apiUnknown, apiEligible)).toContain("identify");
+  });
+});
+
+describe("strict mode: security questions", () => {
+  /** The question ids asked over `n` new flows of `username` (strict mode, JSON API). */
+  async function askedOver(username: string, n: number): Promise<Set<string>> {
+    const ids = new Set<string>();
+    for (let i = 0; i < n; i++) {
+      const c = new HttpClient(h.baseUrl);
+      const created = await c.post("/api/v1/reset/flows", { json: {} });
+      const flow = (JSON.parse(created.text) as { flow: { flowId: string; csrf: string } }).flow;
+      const headers = { "x-csrf-token": flow.csrf };
+      const base = `/api/v1/reset/flows/${flow.flowId}`;
+      await c.post(`${base}/identify`, {
+        json: { username, captcha: await solvedCaptcha(h.portal.captcha) },
+        headers,
+      });
+      const started = await c.post(`${base}/challenge`, { json: { method: "questions" }, headers });
+      const view = JSON.parse(started.text) as {
+        flow: { challenge?: { prompt: { questions?: { id: string }[] } } };
+      };
+      for (const q of view.flow.challenge?.prompt.questions ?? []) ids.add(q.id);
+    }
+    return ids;
+  }
+
+  it("an unknown name is asked from a fixed set of questions, like a real user, not from the whole catalogue", async () => {
+    await h.setSettings({ reset: { disclosure: "strict" } });
+    const real = await askedOver("eligible", 12);
+    const unknown = await askedOver(UNKNOWN, 12);
+    const again = await askedOver(UNKNOWN, 4);
+    // The real user's three registered questions; the unknown name's three stand-ins, the same each time.
+    expect([...real].sort()).toEqual(QUESTIONS.map((q) => q.questionId).sort());
+    expect(unknown.size).toBe(real.size);
+    for (const id of again) expect(unknown.has(id)).toBe(true);
   });
 });
 

@@ -42,6 +42,12 @@ export interface ChallengeContext {
   /** The user's registered methods (empty for a phantom). */
   methods: AuthMethod[];
   locale: string;
+  /**
+   * A value stable for what the person typed (the normalised user name), from which a method
+   * derives stand-ins that must look the same on every try, e.g. the questions a phantom is asked.
+   * Absent: the flow id is used.
+   */
+  phantomSeed?: string;
 }
 
 /** What the page/API shows to the person for a started challenge. Never a secret. */

@@ -265,6 +265,7 @@ export class ResetService {
         user: ctxUser,
         methods: ctxUser ? methods : [],
         locale: meta.locale,
+        phantomSeed: flow.context.identifier ?? flow.id,
       },
       contact !== undefined ? { claimedContact: contact } : {},
     );
@@ -324,6 +325,7 @@ export class ResetService {
         user: ctxUser,
         methods: ctxUser ? methods : [],
         locale: meta.locale,
+        phantomSeed: flow.context.identifier ?? flow.id,
       },
       { challengeId: challenge.id, response: input.response },
     );

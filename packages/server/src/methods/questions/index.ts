@@ -17,6 +17,7 @@ import type { TenantSettings } from "../../config/tenant-settings.js";
 import { type Clock, systemClock } from "../../core/clock.js";
 import { LatchkeyError } from "../../core/errors.js";
 import { cryptoRandom, newId, type Random } from "../../core/random.js";
+import { hmacHex, type ServerSecrets } from "../../core/secrets.js";
 import type { AuthMethod, Database } from "../../store/schema.js";
 import { challengeState, consumeChallenge, countAttempt, createChallenge } from "../shared/challenges.js";
 import type { MethodServices, VerificationMethod } from "../types.js";
@@ -139,6 +140,23 @@ export function pickRandom<T>(items: readonly T[], count: number, random: Random
 
 const answersSchema = z.record(z.string().max(100), z.string().max(1000));
 
+/**
+ * `count` question ids chosen from `ids` by an HMAC of the seed under the server key: the same for
+ * the same seed, unpredictable without the key.
+ */
+export function standInQuestions(
+  secrets: ServerSecrets,
+  ids: readonly string[],
+  count: number,
+  seed: string,
+): string[] {
+  return ids
+    .map((id) => ({ id, rank: hmacHex(secrets, "questions:stand-in", `${seed}\u0000${id}`) }))
+    .sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : 0))
+    .slice(0, count)
+    .map((x) => x.id);
+}
+
 export function createQuestionsMethod(services: MethodServices): VerificationMethod {
   return {
     type: "questions",
@@ -157,11 +175,19 @@ export function createQuestionsMethod(services: MethodServices): VerificationMet
       const userId = ctx.user?.id ?? null;
       const texts = availableQuestions(ctx.settings.questions.custom);
       const registered = registeredQuestions(ctx.methods, userId);
-      // Only questions whose text still exists can be asked; a phantom is asked from the whole list.
-      const pool =
-        userId === null || registered.size === 0
-          ? [...texts.keys()]
-          : [...registered.keys()].filter((id) => texts.has(id));
+      // Only questions whose text still exists can be asked. A phantom (or a user without questions)
+      // is asked from stand-ins: registerCount questions fixed per typed name. Drawing from the whole
+      // catalogue told a phantom from a real user in strict mode: a real user's questions repeat
+      // (the enumeration test saw 13 distinct questions over 12 tries against 3). The stand-ins are
+      // derived every time, so both paths do that work.
+      const standIns = standInQuestions(
+        services.secrets,
+        [...texts.keys()],
+        ctx.settings.questions.registerCount,
+        ctx.phantomSeed ?? ctx.flowId,
+      );
+      const own = [...registered.keys()].filter((id) => texts.has(id));
+      const pool = userId !== null && own.length > 0 ? own : standIns;
       const ids = pickRandom(pool, ctx.settings.questions.answerCount, services.random);
       const challengeId = await createChallenge(services, {
         tenantId: ctx.tenant.id,
