@@ -27,6 +27,17 @@ export const AUDIT_EVENTS = {
   "user.created": "A user was created (seed, admin or sync).",
   "method.registered": "A verification method was registered or confirmed.",
   "method.removed": "A verification method was removed.",
+  "agent.token_created": "An administrator made a one-time agent enrollment token (never recorded itself).",
+  "agent.enrolled": "An agent enrolled with a token and registered its public keys.",
+  "agent.enroll_failed": "An enrollment was refused: the token was unknown, used or expired.",
+  "agent.connected": "An agent's link authenticated (target: agent id; details: version, directories).",
+  "agent.auth_failed":
+    "An agent's link failed authentication: unknown agent, revoked agent or bad signature (reason says which).",
+  "agent.disconnected": "An agent's authenticated link closed (details: close code).",
+  "agent.revoked": "An administrator revoked an agent; its live link is closed and it can no longer connect.",
+  "sync.completed":
+    "A full sync pass of a directory ended: counts of users stored, removed and refused (no personal data).",
+  "sync.rejected": "Users of a sync batch were refused (counts by reason; no personal data).",
 } as const;
 
 export type AuditEventName = keyof typeof AUDIT_EVENTS;
@@ -47,6 +58,10 @@ export const REASON_CODES = {
   contact_mismatch: "The contact typed does not match a registered one (strict mode).",
   policy_violation: "The password failed one or more policy rules.",
   captcha_failed: "The captcha failed.",
+  token_invalid: "The enrollment token is unknown, already used or expired.",
+  agent_unknown: "No enrolled agent has that id.",
+  agent_revoked: "The agent was revoked by an administrator.",
+  signature_invalid: "The agent's signature over the challenge did not verify.",
 } as const;
 
 export type ReasonCode = keyof typeof REASON_CODES;

@@ -5,6 +5,7 @@
  * The portal (reset pages and API, with its outbox worker) is built here; the admin console will be too.
  */
 import type { FastifyPluginAsync } from "fastify";
+import type { DirectoryLink, DirectoryLinkOptions } from "../directory-link/index.js";
 import type { Runtime } from "./runtime.js";
 
 export interface Features {
@@ -15,10 +16,21 @@ export interface Features {
   close(): Promise<void>;
   /** Pages `latchkey demo` points to: a label and a path under the server's URL. */
   links: { label: string; path: string }[];
+  /** The agent link: enrollment, live links (its registry says who is online), sync ingestion. */
+  directoryLink: DirectoryLink;
 }
 
-export async function buildFeatures(runtime: Runtime): Promise<Features> {
-  const { createPortal } = await import("../portal/index.js");
+/** What tests may change; `serve` and `demo` use the defaults. */
+export interface FeatureOverrides {
+  directoryLink?: Partial<DirectoryLinkOptions>;
+}
+
+export async function buildFeatures(runtime: Runtime, overrides: FeatureOverrides = {}): Promise<Features> {
+  const [{ createPortal }, { createDirectoryLink }, { findTenant }] = await Promise.all([
+    import("../portal/index.js"),
+    import("../directory-link/index.js"),
+    import("../tenants/seed.js"),
+  ]);
   const portal = await createPortal({
     loaded: runtime.loaded,
     store: runtime.store,
@@ -26,10 +38,25 @@ export async function buildFeatures(runtime: Runtime): Promise<Features> {
     logger: runtime.logger,
     audit: runtime.audit,
   });
+  const { config } = runtime.loaded;
+  const directoryLink = createDirectoryLink({
+    store: runtime.store,
+    clock: runtime.clock,
+    logger: runtime.logger,
+    audit: runtime.audit,
+    directories: config.directories.map((d) => d.id),
+    // Refused enrollments and unknown agents name no tenant: they are recorded under the configured one.
+    failureTenantId: async () => (await findTenant(runtime.store.db, config.tenant.slug))?.id ?? null,
+    ...(overrides.directoryLink ? { options: overrides.directoryLink } : {}),
+  });
   return {
-    plugins: portal.plugins,
+    plugins: [...portal.plugins, directoryLink.plugin],
     start: () => portal.start(),
-    close: () => portal.close(),
+    // The app is closed first (links get 1012); then the work they had in flight finishes.
+    close: async () => {
+      await Promise.all([portal.close(), directoryLink.close()]);
+    },
+    directoryLink,
     links: [
       { label: "reset page", path: "/reset" },
       ...(portal.demoMessages ? [{ label: "messages sent (codes)", path: "/demo/outbox" }] : []),

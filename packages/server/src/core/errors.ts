@@ -86,6 +86,12 @@ export const ERRORS = {
     messageId: "error.not_found",
     description: "The route exists only in demo mode.",
   },
+  ENROLL_TOKEN_INVALID: {
+    status: 401,
+    // Only agents see it; the person running `latchkey-agent enroll` reads the CLI's own sentence.
+    messageId: "error.verification_failed",
+    description: "The agent enrollment token is unknown, already used or expired (one answer for all three).",
+  },
   INTERNAL: { status: 500, messageId: "error.internal", description: "Unexpected internal error." },
 } as const satisfies Record<string, ErrorDefinition>;
 
