@@ -241,8 +241,11 @@ export class TestAgentLink {
       signature: signChallenge(opts.keys, challenge.nonce, opts.signAs ?? opts.agentId),
       directories: opts.directories ?? [],
     });
-    const answer = await this.next(undefined);
-    if (answer.type !== "welcome") throw new Error(`expected welcome, got ${JSON.stringify(answer)}`);
+    const answer = await this.nextWhere((m) => m.type === "welcome" || m.type === "error", 5_000, "welcome");
+    if (answer.type !== "welcome") {
+      this.inbox.unshift(answer); // left for the test to read
+      throw new Error(`expected welcome, got ${JSON.stringify(answer)}`);
+    }
     return answer;
   }
 

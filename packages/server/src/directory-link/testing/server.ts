@@ -7,7 +7,7 @@
  * Not used at run time.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -107,6 +107,9 @@ export async function startLinkServer(opts: LinkServerOptions = {}): Promise<Lin
   const shared = opts.shared ?? (await testStore(opts.database));
   const owned = opts.shared === undefined;
   const dir = mkdtempSync(join(tmpdir(), "lk-link-cfg-"));
+  // The configuration's directories need a (here unused) service password file, owner-only.
+  const passwordFile = join(dir, "directory-password");
+  writeFileSync(passwordFile, "unused", { mode: 0o600 });
   const loaded = await loadConfig({
     cwd: dir,
     env: {
@@ -122,7 +125,7 @@ export async function startLinkServer(opts: LinkServerOptions = {}): Promise<Lin
         id,
         url: "ldaps://127.0.0.1:636",
         bindDn: "CN=unused",
-        bindPasswordFile: "/nonexistent",
+        bindPasswordFile: passwordFile,
         baseDn: "DC=lab,DC=example,DC=test",
       })),
     },
