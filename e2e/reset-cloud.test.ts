@@ -472,8 +472,9 @@ describe("keyboard only", () => {
     const password = "Lantern-Meadow-Otter-77";
     h.remember(password);
     await tabAndType(page, page.getByLabel(t("reset.password.new.label"), { exact: true }), password);
+    // The live check (debounced, zxcvbn in a worker) may take a while on a busy machine.
     await expect
-      .poll(() => page.locator("#password-rules-status").textContent())
+      .poll(() => page.locator("#password-rules-status").textContent(), { timeout: 15_000 })
       .toBe(t("password.rules.summary.ok"));
     await tabAndType(page, page.getByLabel(t("reset.password.confirm.label"), { exact: true }), password);
     await byKeys(page.getByRole("button", { name: t("reset.password.submit") }), (b) => tabAndEnter(page, b));
