@@ -7,6 +7,7 @@
 import { readFileSync, realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { registerAgentCommands } from "./agents.js";
 import { EXIT_CONFIG, reportError } from "./errors.js";
 
 const out = (s: string) => {
@@ -145,6 +146,8 @@ Exit status: 0 ok, 1 failure, 2 invalid or insecure configuration (or usage), 3 
       const { tenantShowCommand } = await import("./admin.js");
       await tenantShowCommand(cmd.optsWithGlobals(), out);
     });
+
+  registerAgentCommands(admin, out);
 
   const docs = program.command("docs").description("Generated documentation.");
   docs
