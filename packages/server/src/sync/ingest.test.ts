@@ -335,6 +335,35 @@ describe.each(["sqlite", "postgres"] as const)("sync ingestion (%s)", (engine) =
     expect(JSON.parse(audit.at(-1)?.details_json ?? "{}")).toMatchObject({ syncId: "full-2", removed: 2 });
   });
 
+  it("a user written by an incremental pass while a full pass runs is not removed by that full pass", async () => {
+    clock.advance(1_000);
+    const everyone = await db()
+      .selectFrom("users")
+      .select(["source_anchor", "username"])
+      .where("tenant_id", "=", tenantId)
+      .where("directory_id", "=", "corp")
+      .where("deleted_at", "is", null)
+      .execute();
+    const users = everyone.map((r) => syncedUser(r.source_anchor ?? "", r.username));
+    ack(
+      await ingest.applyBatch(
+        scope,
+        batch({ syncId: "full-3", seq: 0, final: false, users: users.slice(0, 100) }),
+      ),
+    );
+    clock.advance(1_000);
+    ack(await ingest.applyBatch(scope, batch({ syncId: "inc-during", full: false, users: [user(9_000)] })));
+    clock.advance(1_000);
+    const o = ack(
+      await ingest.applyBatch(
+        scope,
+        batch({ syncId: "full-3", seq: 1, final: true, users: users.slice(100) }),
+      ),
+    );
+    expect(o.removed).toBe(0);
+    expect(await byAnchor(9_000)).toMatchObject({ deleted_at: null });
+  });
+
   it("a deleted user who comes back (same anchor) is restored", async () => {
     clock.advance(1_000);
     const o = ack(
