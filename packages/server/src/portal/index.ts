@@ -160,6 +160,7 @@ export async function createPortal(deps: PortalDeps): Promise<Portal> {
   const setters: PasswordSetter[] = [new CloudPasswordSetter(db, clock)];
   const service = new ResetService({
     db,
+    secrets,
     clock,
     random,
     audit,

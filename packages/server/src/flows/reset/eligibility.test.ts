@@ -39,7 +39,9 @@ function user(over: Partial<User> = {}): User {
   };
 }
 
-function input(over: Partial<EligibilityInput> & { settings?: object } = {}): EligibilityInput {
+function input(
+  over: Omit<Partial<EligibilityInput>, "settings"> & { settings?: object } = {},
+): EligibilityInput {
   const { settings, ...rest } = over;
   return {
     settings: parseTenantSettings(settings ?? {}),

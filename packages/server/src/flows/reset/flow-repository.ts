@@ -13,7 +13,7 @@ import { canTransition, isResetState, type ResetState } from "./states.js";
 
 /** Internal, non-secret context a reset flow carries between steps. */
 export interface ResetContext {
-  /** The user name as typed, normalised (lower-case, trimmed); kept for throttling and audit. */
+  /** HMAC tag of the user name as typed (normalised): a throttle key and phantom seed, never the text. */
   identifier?: string;
   /** Gates this flow needs (1 or 2); fixed at identification. */
   requiredGates?: number;

@@ -15,6 +15,7 @@ import { type MethodType, parseTenantSettings, type TenantSettings } from "../..
 import type { Clock } from "../../core/clock.js";
 import { LatchkeyError } from "../../core/errors.js";
 import type { Random } from "../../core/random.js";
+import { hmacHex, type ServerSecrets } from "../../core/secrets.js";
 import type { ChallengePrompt, VerificationMethod } from "../../methods/types.js";
 import type { AuthMethod, Database, Tenant, User } from "../../store/schema.js";
 import { checkEligibility, methodsAllowedFor } from "./eligibility.js";
@@ -35,6 +36,8 @@ const HOUR = 60 * MINUTE;
 
 export interface ResetServiceDeps {
   db: Kysely<Database>;
+  /** The HMAC key turns the typed user name into an opaque tag before it is stored. */
+  secrets: ServerSecrets;
   clock: Clock;
   random: Random;
   audit: AuditSink;
@@ -174,9 +177,12 @@ export class ResetService {
     }
     const identifier = normaliseIdentifier(input.username);
     const user = await this.findUser(tenant.id, settings, identifier);
+    // What was typed is kept only as an HMAC tag (for throttle keys and phantom stand-ins): a person
+    // who types their password into the user name field must not find it stored.
+    const identifierTag = hmacHex(this.deps.secrets, "reset.identifier", identifier);
     // The same queries run for a phantom: methods of a user id that cannot exist.
     const methods = await this.registeredMethods(tenant.id, user?.id ?? "");
-    const lockedUntil = await this.lockedUntil(tenant.id, userKey(user, identifier));
+    const lockedUntil = await this.lockedUntil(tenant.id, userKey(user, identifierTag));
     const setter = user ? this.deps.setters.find((s) => s.serves(user)) : undefined;
     const eligibility = checkEligibility({
       settings,
@@ -189,7 +195,7 @@ export class ResetService {
     });
 
     const context: ResetContext = {
-      identifier,
+      identifier: identifierTag,
       requiredGates: eligibility.requiredGates,
       disclosure: settings.reset.disclosure,
     };

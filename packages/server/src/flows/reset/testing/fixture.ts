@@ -73,6 +73,7 @@ export async function createResetFixture(settings: object = {}): Promise<ResetFi
   });
   const service = new ResetService({
     db: fx.store.db,
+    secrets: fx.services.secrets,
     clock: fx.clock,
     random: fx.random,
     audit,
