@@ -174,4 +174,31 @@ describe.each(["sqlite", "postgres"] as const)("sync over the link (%s)", (engin
     const blockedEvents = (await s.audit("reset_flow.blocked")).filter((e) => e.target === jane.id);
     expect(blockedEvents[0]).toMatchObject({ reason: "writeback_unavailable" });
   });
+
+  it("a user deleted from the directory is unknown to the reset flow", async () => {
+    const anchorGone = "22222222-0000-4000-8000-000000000002";
+    await pass("inc-gone-1", false, [syncedUser(anchorGone, "Gone.User")]);
+    await pass("inc-gone-2", false, [], [anchorGone]);
+    const gone = await s.store.db
+      .selectFrom("users")
+      .selectAll()
+      .where("source_anchor", "=", anchorGone)
+      .executeTakeFirstOrThrow();
+    expect(gone.deleted_at).not.toBeNull();
+
+    const c = new HttpClient(s.baseUrl);
+    const page = await c.get("/reset");
+    const challenge = JSON.parse((await c.get("/api/v1/captcha/challenge")).text) as CaptchaChallenge;
+    const before = (await s.audit("reset_flow.identified")).length;
+    await c.post("/reset/identify", {
+      form: {
+        _csrf: csrfOf(page.text),
+        username: "gone.user",
+        [CAPTCHA_FIELD]: solveCaptchaChallengeFast(challenge),
+      },
+    });
+    const identified = (await s.audit("reset_flow.identified")).slice(before);
+    expect(identified).toHaveLength(1);
+    expect(identified[0]).toMatchObject({ result: "failure", reason: "user_not_found", target: null });
+  });
 });

@@ -577,6 +577,8 @@ export class ResetService {
       .selectFrom("users")
       .select("id")
       .where("tenant_id", "=", tenantId)
+      // A user deleted from its directory is unknown (the row stays for the audit trail).
+      .where("deleted_at", "is", null)
       .where((eb) =>
         eb.or([
           ...(by.includes("username") ? [eb("username", "=", identifier)] : []),
