@@ -53,7 +53,6 @@ export async function agentTokenCommand(opts: AgentTokenOptions, out: Out): Prom
     if (directoryId !== null && !/^[a-z0-9][a-z0-9-]{0,39}$/.test(directoryId)) {
       throw new CliError("--directory must be lower-case letters, digits and dashes (at most 40)");
     }
-    await rt.store.migrate();
     const tenant = await pickTenant(rt, opts.tenant);
     const made = await createEnrollmentToken(
       { db: rt.store.db, clock: rt.clock, audit: rt.audit },
