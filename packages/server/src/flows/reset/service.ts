@@ -513,19 +513,33 @@ export class ResetService {
     const send = user !== null && perUser.allowed && perTenant.allowed;
     if (send) {
       const when = new Date(this.deps.clock.now()).toISOString();
-      for (const to of admins) {
-        await this.deps.outbox.enqueue({
-          tenantId: tenant.id,
-          channel: "email",
-          template: "admin.contact_requested",
-          to,
-          subject: `Password help requested by ${user.display_name ?? user.username}`,
-          text:
-            `${user.display_name ?? user.username} (${user.upn ?? user.username}) could not reset their password ` +
-            `through self-service and asks for help.\n\nWhen: ${when}\nFrom: ${meta.ip ?? "unknown address"}\n` +
-            `Reason code: ${flow.context.blockedReason}. Run 'latchkey admin explain-user ${user.username}' for details.`,
-        });
-      }
+      const messages = admins.map((to) => ({
+        tenantId: tenant.id,
+        channel: "email" as const,
+        template: "admin.contact_requested",
+        to,
+        subject: `Password help requested by ${user.display_name ?? user.username}`,
+        text:
+          `${user.display_name ?? user.username} (${user.upn ?? user.username}) could not reset their password ` +
+          `through self-service and asks for help.\n\nWhen: ${when}\nFrom: ${meta.ip ?? "unknown address"}\n` +
+          `Reason code: ${flow.context.blockedReason}.`,
+      }));
+      // Queued after the answer: an unknown name queues nothing, so waiting for the inserts would let
+      // the response time tell a real account from a phantom.
+      setImmediate(() => {
+        Promise.all(messages.map((m) => this.deps.outbox.enqueue(m))).catch(() =>
+          this.deps.audit
+            .emit({
+              tenantId: tenant.id,
+              event: "notification.failed",
+              result: "failure",
+              target: user.id,
+              flowId: flow.id,
+              details: { template: "admin.contact_requested" },
+            })
+            .catch(() => {}),
+        );
+      });
     }
     await this.deps.audit.emit({
       tenantId: tenant.id,
