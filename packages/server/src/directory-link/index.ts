@@ -93,7 +93,8 @@ export function createDirectoryLink(deps: DirectoryLinkDeps): DirectoryLink {
   const registry = new AgentRegistry(deps.instanceId ?? newId(random));
   const ingest = new SyncIngestor({ db, clock: deps.clock, audit: deps.audit, logger: deps.logger, random });
   const links = new Set<AgentLink>();
-  const ended: Promise<void>[] = [];
+  /** Work still running for links that have closed (recording the close); settled ones leave. */
+  const ending = new Set<Promise<void>>();
   const logger = deps.logger.child({ component: "directory-link" });
 
   const linkContext = {
@@ -159,7 +160,8 @@ export function createDirectoryLink(deps: DirectoryLinkDeps): DirectoryLink {
     app.get(AGENT_LINK_PATH, { websocket: true }, (socket, req) => {
       const link = new AgentLink(socket, linkContext, req.ip ?? null, (l) => {
         links.delete(l);
-        ended.push(l.drain());
+        const done: Promise<void> = l.drain().finally(() => ending.delete(done));
+        ending.add(done);
       });
       links.add(link);
       link.start();
@@ -184,7 +186,7 @@ export function createDirectoryLink(deps: DirectoryLinkDeps): DirectoryLink {
       return result;
     },
     async close() {
-      await Promise.all([...[...links].map((l) => l.drain()), ...ended.splice(0)]);
+      await Promise.all([...[...links].map((l) => l.drain()), ...ending]);
     },
   };
 }

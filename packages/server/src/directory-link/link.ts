@@ -523,7 +523,12 @@ export class AgentLink {
     this.phase = "closed";
     if (this.closeNoted) return;
     this.closeNoted = true;
+    this.recordClose(code);
+    // After recordClose queued its work, so whoever drains this link waits for it too.
     this.onEnd(this);
+  }
+
+  private recordClose(code: number): void {
     const agent = this.agent;
     const live = this.liveLink;
     if (!agent || !live) return;
