@@ -1,19 +1,24 @@
 #!/usr/bin/env node
 /**
- * The `latchkey-agent` program. Unfinished, and honest about it: the link to the server (enrollment,
- * the outbound WebSocket, sealed operations) arrives with issue 4. Today `run` validates the
- * configuration and probes each directory (strict TLS, bind, RootDSE, dialect), then exits with status
- * 3; `enroll` exits with status 3 at once. Exit status: 0 ok, 1 failure, 2 invalid or insecure
- * configuration (one line on stderr) or usage, 3 not available yet.
+ * The `latchkey-agent` program:
+ *   enroll      make the agent's keys and register them with the server (one-time token)
+ *   run         the service: link to the server, sync the directories, forever
+ *   sync --once one sync pass of every directory over the link, with a progress bar, then exit
+ *   check       validate the configuration and probe each directory (TLS, bind, RootDSE), then exit
+ * Exit status: 0 ok, 1 failure (server or directory unreachable, a pass failed), 2 invalid or insecure
+ * configuration, usage, not enrolled, or enrollment token refused (one line on stderr), 4 the server
+ * refused this agent for good (revoked, or its identity is unknown): enroll again.
  */
 import { readFileSync, realpathSync } from "node:fs";
+import { hostname } from "node:os";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError } from "commander";
 import { AgentConfigError } from "../config/load.js";
+import { agentVersion } from "../version.js";
 
 export const EXIT_FAILURE = 1;
 export const EXIT_CONFIG = 2;
-export const EXIT_NOT_AVAILABLE = 3;
+export const EXIT_REFUSED = 4;
 
 const out = (s: string) => {
   process.stdout.write(s);
@@ -31,31 +36,203 @@ class AgentCliError extends Error {
   }
 }
 
-function version(): string {
-  try {
-    return (
-      JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
-    ).version;
-  } catch {
-    return "0.0.0";
-  }
-}
-
 function example(...lines: string[]): string {
   return `\nExample${lines.length > 1 ? "s" : ""}:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
 }
 
-async function runCommand(opts: { config?: string }): Promise<number> {
-  const [{ loadAgentConfig, readSecretFile }, { describeRootDse, probeDirectory }, { pino }] =
-    await Promise.all([import("../config/load.js"), import("../directory/rootdse.js"), import("pino")]);
+function oneLine(s: string): string {
+  return s.replace(/\s+/g, " ").trim();
+}
+
+interface GlobalOpts {
+  config?: string;
+}
+
+async function loadEverything(opts: GlobalOpts) {
+  const [{ loadAgentConfig }, { readKeyFile, KeyFileError }, { createLogger }] = await Promise.all([
+    import("../config/load.js"),
+    import("../keys/key-file.js"),
+    import("../log.js"),
+  ]);
   const { config } = await loadAgentConfig({ path: opts.config });
-  const log = pino({
-    level: config.logging.level,
-    redact: { paths: ["password", "*.password", "bind.password"], censor: "[redacted]" },
-  });
+  let identity: ReturnType<typeof readKeyFile>;
+  try {
+    identity = readKeyFile(config.keyFile);
+  } catch (e) {
+    if (e instanceof KeyFileError) throw new AgentCliError(e.message, EXIT_CONFIG);
+    throw e;
+  }
+  return { config, identity, createLogger };
+}
+
+async function enrollCommand(
+  o: {
+    server: string;
+    token?: string;
+    tokenFile?: string;
+    name?: string;
+    keyFile?: string;
+    caFile?: string;
+    force?: boolean;
+    allowInsecureLink?: boolean;
+  },
+  g: GlobalOpts,
+): Promise<number> {
+  const { enrollAgent, EnrollError } = await import("../keys/enroll.js");
+  let keyFile = o.keyFile;
+  let ca = o.caFile ? readFileSync(o.caFile, "utf8") : undefined;
+  if (!keyFile && g.config) {
+    const { loadAgentConfig } = await import("../config/load.js");
+    const { config } = await loadAgentConfig({ path: g.config });
+    keyFile = config.keyFile;
+    if (!ca && config.server.caFile) ca = readFileSync(config.server.caFile, "utf8");
+  }
+  let token = o.token;
+  if (o.tokenFile) token = readFileSync(o.tokenFile, "utf8").trim();
+  if (!token) throw new AgentCliError("give the enrollment token with --token or --token-file", EXIT_CONFIG);
+  try {
+    const r = await enrollAgent({
+      server: o.server,
+      token,
+      name: o.name ?? hostname(),
+      keyFile: keyFile ?? "latchkey-agent.key",
+      force: o.force ?? false,
+      allowInsecure: o.allowInsecureLink ?? false,
+      ...(ca ? { ca } : {}),
+    });
+    out(`enrolled as agent ${r.agentId} with ${r.server}; keys written to ${r.keyFile} (mode 0600)\n`);
+    return 0;
+  } catch (e) {
+    if (e instanceof EnrollError)
+      throw new AgentCliError(oneLine(e.message), e.failure === "unreachable" ? EXIT_FAILURE : EXIT_CONFIG);
+    throw e;
+  }
+}
+
+async function runCommand(g: GlobalOpts): Promise<number> {
+  const { config, identity, createLogger } = await loadEverything(g);
+  const [{ Agent }, { acquireLock, LockedError }, { defaultStatePath, StateFileError }] = await Promise.all([
+    import("../agent.js"),
+    import("../sync/lock.js"),
+    import("../sync/state.js"),
+  ]);
+  const log = createLogger(config.logging.level);
+  const statePath = config.stateFile ?? defaultStatePath(config.keyFile);
+  let lock: ReturnType<typeof acquireLock>;
+  try {
+    lock = acquireLock(`${statePath}.lock`);
+  } catch (e) {
+    if (e instanceof LockedError) throw new AgentCliError(e.message, EXIT_FAILURE);
+    throw e;
+  }
+  try {
+    let agent: InstanceType<typeof Agent>;
+    try {
+      agent = new Agent({ config, identity, logger: log });
+    } catch (e) {
+      if (e instanceof StateFileError) throw new AgentCliError(e.message, EXIT_CONFIG);
+      throw e;
+    }
+    err(`latchkey-agent: agent ${identity.content.agentId} starting; logs are JSON lines on stdout\n`);
+    const code = await new Promise<number>((resolve) => {
+      const onSignal = (signal: string) => {
+        log.info({ signal }, "stopping");
+        agent.stop().then(
+          () => resolve(0),
+          () => resolve(EXIT_FAILURE),
+        );
+      };
+      process.once("SIGTERM", () => onSignal("SIGTERM"));
+      process.once("SIGINT", () => onSignal("SIGINT"));
+      agent.on("fatal", (f) => {
+        err(
+          `latchkey-agent: the server refused this agent (${f.code}); ${
+            f.code === "AGENT_REVOKED" ? "it was revoked" : "its identity is not known there"
+          }: enroll again with a new token\n`,
+        );
+        agent.stop().finally(() => resolve(EXIT_REFUSED));
+      });
+      agent.start().catch((e: unknown) => {
+        log.error({ error: e instanceof Error ? e.message : String(e) }, "agent failed to start");
+        resolve(EXIT_FAILURE);
+      });
+    });
+    return code;
+  } finally {
+    lock.release();
+  }
+}
+
+async function syncCommand(
+  o: { once?: boolean; full?: boolean; timeout: string },
+  g: GlobalOpts,
+): Promise<number> {
+  if (!o.once)
+    throw new AgentCliError("sync needs --once (the `run` command syncs continuously)", EXIT_CONFIG);
+  const { config, identity, createLogger } = await loadEverything(g);
+  const [{ Agent }, { acquireLock, LockedError }, { defaultStatePath }, { createProgressBar }] =
+    await Promise.all([
+      import("../agent.js"),
+      import("../sync/lock.js"),
+      import("../sync/state.js"),
+      import("../sync/progress.js"),
+    ]);
+  const tty = Boolean(process.stderr.isTTY);
+  const level =
+    tty && ["info", "debug", "trace"].includes(config.logging.level) ? "warn" : config.logging.level;
+  const log = createLogger(level);
+  const statePath = config.stateFile ?? defaultStatePath(config.keyFile);
+  let lock: ReturnType<typeof acquireLock>;
+  try {
+    lock = acquireLock(`${statePath}.lock`);
+  } catch (e) {
+    if (e instanceof LockedError) throw new AgentCliError(e.message, EXIT_FAILURE);
+    throw e;
+  }
+  const agent = new Agent({ config, identity, logger: log, autoSync: false });
+  try {
+    await agent.start();
+    try {
+      await agent.waitOnline(Number(o.timeout) * 1000);
+    } catch (e) {
+      const refused = agent.link.fatal !== null;
+      throw new AgentCliError(
+        refused
+          ? `the server refused this agent (${agent.link.fatal}): enroll again with a new token`
+          : `cannot reach the server: ${(e as Error).message}`,
+        refused ? EXIT_REFUSED : EXIT_FAILURE,
+      );
+    }
+    const bar = createProgressBar();
+    const results = await agent.runAll({ full: o.full ?? false, onProgress: (p) => bar.update(p) });
+    let failed = 0;
+    for (const r of results) {
+      if (r.result) {
+        const x = r.result;
+        const line = `${x.directoryId}: ${x.full ? "full" : "incremental"} pass, ${x.users} users sent, ${x.deleted} deleted, ${x.skipped} skipped, ${(x.durationMs / 1000).toFixed(1)} s`;
+        if (tty) bar.done(line);
+        else err(`latchkey-agent: ${line}\n`);
+      } else {
+        failed++;
+        err(`latchkey-agent: ${r.directoryId}: sync failed: ${r.error ?? "unknown error"}\n`);
+      }
+    }
+    return failed > 0 ? EXIT_FAILURE : 0;
+  } finally {
+    await agent.stop();
+    lock.release();
+  }
+}
+
+async function checkCommand(g: GlobalOpts): Promise<number> {
+  const [{ loadAgentConfig, readBindPassword }, { describeRootDse, probeDirectory }] = await Promise.all([
+    import("../config/load.js"),
+    import("../directory/rootdse.js"),
+  ]);
+  const { config } = await loadAgentConfig({ path: g.config });
   let failed = 0;
   for (const [i, d] of config.directories.entries()) {
-    const password = readSecretFile(d.bindPasswordFile, `directories[${i}].bindPasswordFile`);
+    const password = readBindPassword(d, i);
     try {
       const dse = await probeDirectory({
         url: d.url,
@@ -65,16 +242,6 @@ async function runCommand(opts: { config?: string }): Promise<number> {
         timeoutMs: d.timeoutMs,
       });
       const mismatch = d.dialect !== "auto" && d.dialect !== dse.dialect;
-      log.info(
-        {
-          directory: d.id,
-          url: d.url,
-          dialect: dse.dialect,
-          policyHints: dse.policyHints,
-          ppolicy: dse.ppolicy,
-        },
-        `directory ${d.id}: ${describeRootDse(dse)}`,
-      );
       err(`latchkey-agent: directory ${d.id} (${d.url}): ${describeRootDse(dse)}\n`);
       if (dse.dialect === "unsupported" || mismatch) {
         failed++;
@@ -88,60 +255,95 @@ async function runCommand(opts: { config?: string }): Promise<number> {
       }
     } catch (e) {
       failed++;
-      const message = e instanceof Error ? e.message : String(e);
-      log.error({ directory: d.id, url: d.url, error: message }, "directory probe failed");
+      const { describeLdapError } = await import("../directory/connect.js");
       err(
-        `latchkey-agent: directory ${d.id} (${d.url}): cannot connect, verify TLS or bind: ${message.replace(/\s+/g, " ")}\n`,
+        `latchkey-agent: directory ${d.id} (${d.url}): cannot connect, verify TLS or bind: ${describeLdapError(e)}\n`,
       );
     }
   }
   if (failed > 0)
     throw new AgentCliError(`${failed} director${failed === 1 ? "y" : "ies"} failed the probe`, EXIT_FAILURE);
-  err(
-    "latchkey-agent: configuration and directories are fine; the link to the server is not built yet (issue 4), so the agent exits now\n",
-  );
-  return EXIT_NOT_AVAILABLE;
+  err("latchkey-agent: configuration and directories are fine\n");
+  return 0;
 }
 
 export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command("latchkey-agent")
     .description(
-      "The Latchkey writeback agent: runs inside your network, dials out to the server, sets passwords in AD/OpenLDAP. UNFINISHED: the server link arrives with issue 4.",
+      "The Latchkey writeback agent: runs inside your network, dials out to the Latchkey server (wss://), and keeps its view of your AD / OpenLDAP users current.",
     )
-    .version(version(), "-V, --version", "print the version")
+    .version(agentVersion(), "-V, --version", "print the version")
     .option("-c, --config <path>", "configuration file (default: ./latchkey-agent.yaml when it exists)")
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ writeOut: out, writeErr: err })
     .exitOverride()
     .addHelpText(
       "after",
-      `${example("latchkey-agent run --config /etc/latchkey/agent.yaml")}
-Exit status: 0 ok, 1 failure, 2 invalid or insecure configuration (or usage), 3 not available yet.\n`,
+      `${example(
+        "latchkey-agent enroll --server https://reset.example.com --token 3q2-7wQ…",
+        "latchkey-agent run --config /etc/latchkey/agent.yaml",
+      )}
+Exit status: 0 ok, 1 failure, 2 invalid or insecure configuration, usage, not enrolled or token refused,
+4 the server refused this agent (revoked or unknown): enroll again.\n`,
     );
 
   program
     .command("enroll")
     .description(
-      "Enroll this agent with a server using a one-time token. NOT AVAILABLE YET (issue 4): exits with status 3.",
+      "Create this agent's keys (Ed25519 identity, X25519 sealing) and register their public halves with the server, using a one-time token from `latchkey admin agent-token`. The key file (mode 0600) is written only once the server accepted them.",
     )
     .requiredOption("--server <url>", "the Latchkey server's https:// URL")
-    .requiredOption("--token <token>", "one-time enrollment token made by an administrator")
-    .addHelpText("after", example("latchkey-agent enroll --server https://reset.example.com --token 3q2+7w…"))
-    .action(() => {
-      throw new AgentCliError(
-        "enroll is not available yet (issue 4): the agent cannot enroll with a server in this version",
-        EXIT_NOT_AVAILABLE,
-      );
+    .option("--token <token>", "one-time enrollment token made by an administrator")
+    .option("--token-file <path>", "read the token from this file instead (keeps it out of `ps`)")
+    .option("--name <name>", "a name administrators will see (default: this host's name)")
+    .option(
+      "--key-file <path>",
+      "where to write the keys (default: keyFile of --config, else ./latchkey-agent.key)",
+    )
+    .option("--ca-file <path>", "PEM of the CA of the server's certificate (default: system CAs)")
+    .option("--force", "replace an existing key file (the old identity stops working)")
+    .option("--allow-insecure-link", "allow plain http:// to a host that is not loopback (labs only)")
+    .addHelpText(
+      "after",
+      example(
+        "latchkey-agent enroll --server https://reset.example.com --token 3q2-7wQ… --key-file /etc/latchkey/agent.key",
+      ),
+    )
+    .action(async (o: Parameters<typeof enrollCommand>[0], cmd: Command) => {
+      setExit(await enrollCommand(o, cmd.optsWithGlobals() as GlobalOpts));
     });
 
   program
     .command("run")
     .description(
-      "Validate the configuration and probe each directory over TLS (bind, RootDSE, dialect: AD or OpenLDAP with RFC 3062), then exit: the server link arrives with issue 4 (status 3 when all directories pass).",
+      "Run the agent: dial the server (reconnecting by itself), answer its challenge, send heartbeats, and sync every directory — a full pass first, then incremental passes every sync.intervalSeconds. Stops on SIGTERM/SIGINT.",
     )
     .addHelpText("after", example("latchkey-agent run --config /etc/latchkey/agent.yaml"))
     .action(async (_o, cmd: Command) => {
-      setExit(await runCommand(cmd.optsWithGlobals()));
+      setExit(await runCommand(cmd.optsWithGlobals() as GlobalOpts));
+    });
+
+  program
+    .command("sync")
+    .description(
+      "Connect to the server, run one sync pass of every directory (incremental when a cursor exists, else full) with a progress bar, and exit.",
+    )
+    .option("--once", "run one pass and exit (required)")
+    .option("--full", "a full pass even when a cursor exists")
+    .option("--timeout <seconds>", "how long to wait for the server link", "30")
+    .addHelpText("after", example("latchkey-agent sync --once --full --config /etc/latchkey/agent.yaml"))
+    .action(async (o: { once?: boolean; full?: boolean; timeout: string }, cmd: Command) => {
+      setExit(await syncCommand(o, cmd.optsWithGlobals() as GlobalOpts));
+    });
+
+  program
+    .command("check")
+    .description(
+      "Validate the configuration and probe each directory over TLS (bind, RootDSE, dialect: AD or OpenLDAP with RFC 3062), then exit; status 1 when a directory fails.",
+    )
+    .addHelpText("after", example("latchkey-agent check --config /etc/latchkey/agent.yaml"))
+    .action(async (_o, cmd: Command) => {
+      setExit(await checkCommand(cmd.optsWithGlobals() as GlobalOpts));
     });
 
   return program;
@@ -165,7 +367,10 @@ export async function main(argv: string[]): Promise<number> {
       err(`latchkey-agent: ${e.message}\n`);
       return e.exitCode;
     }
-    err(`latchkey-agent: unexpected error: ${e instanceof Error ? e.message : String(e)}\n`);
+    const code = (e as NodeJS.ErrnoException).code;
+    err(
+      `latchkey-agent: unexpected error: ${code ? `${code} ` : ""}${oneLine(e instanceof Error ? e.message : String(e)).slice(0, 300)}\n`,
+    );
     return EXIT_FAILURE;
   }
 }
@@ -184,6 +389,8 @@ if (invokedDirectly()) {
   main(process.argv).then(
     (code) => {
       process.exitCode = code;
+      // The link and LDAP sockets are closed by now; don't wait for stray timers.
+      setTimeout(() => process.exit(code), 200).unref();
     },
     () => {
       process.exitCode = EXIT_FAILURE;

@@ -111,6 +111,28 @@ export function readSecretFile(path: string, key: string): string {
   return value;
 }
 
+/**
+ * The service account's password of directory `index`: from its file (checked again: mode 0600) or
+ * from the named environment variable. Never from the configuration itself.
+ */
+export function readBindPassword(
+  d: AgentConfig["directories"][number],
+  index: number,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  if (d.bindPasswordFile !== undefined)
+    return readSecretFile(d.bindPasswordFile, `directories[${index}].bindPasswordFile`);
+  const name = d.bindPasswordEnv ?? "";
+  const value = env[name];
+  if (!value)
+    throw new AgentConfigError(
+      `directories[${index}].bindPasswordEnv`,
+      `the environment variable ${name || "(unset)"} is not set or empty`,
+      "set it in the agent's environment",
+    );
+  return value;
+}
+
 export interface LoadAgentConfigOptions {
   path?: string;
   env?: NodeJS.ProcessEnv;
@@ -183,9 +205,18 @@ export async function loadAgentConfig(opts: LoadAgentConfigOptions = {}): Promis
   const config = structuredClone(parsed.data);
   config.keyFile = abs(config.keyFile);
   if (config.server.caFile) config.server.caFile = abs(config.server.caFile);
+  if (config.stateFile) config.stateFile = abs(config.stateFile);
   config.directories.forEach((d, i) => {
-    d.bindPasswordFile = abs(d.bindPasswordFile);
-    checkSecretFile(d.bindPasswordFile, `directories[${i}].bindPasswordFile`);
+    if (d.bindPasswordFile !== undefined) {
+      d.bindPasswordFile = abs(d.bindPasswordFile);
+      checkSecretFile(d.bindPasswordFile, `directories[${i}].bindPasswordFile`);
+    } else if (d.bindPasswordEnv !== undefined && !env[d.bindPasswordEnv]) {
+      throw new AgentConfigError(
+        `directories[${i}].bindPasswordEnv`,
+        `the environment variable ${d.bindPasswordEnv} is not set or empty`,
+        "set it in the agent's environment (e.g. the service unit's EnvironmentFile)",
+      );
+    }
     if (d.caFile) {
       d.caFile = abs(d.caFile);
       if (!existsSync(d.caFile))
