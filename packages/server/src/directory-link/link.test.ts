@@ -456,6 +456,33 @@ describe("limits", () => {
   });
 });
 
+describe("store failures", () => {
+  it("a batch the store cannot apply is answered INTERNAL naming it; the link and the server stay up", async () => {
+    const s = await startLinkServer();
+    try {
+      const { link } = await s.connectAgent();
+      opened.push(link);
+      await s.store.db.schema.dropTable("sync_passes").execute();
+      const answer = await link.sync({
+        directoryId: "corp",
+        syncId: "doomed",
+        full: true,
+        seq: 0,
+        final: true,
+      });
+      expect(answer).toMatchObject({ type: "error", code: "INTERNAL" });
+      expect(link.isOpen).toBe(true);
+      expect(s.logLines().some((l) => l.includes('"sync batch failed"'))).toBe(true);
+      link.heartbeat();
+      const other = await s.connectAgent();
+      opened.push(other.link);
+      expect((await fetch(`${s.baseUrl}/healthz`)).status).toBe(200);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe("server restart", () => {
   it("closing the app closes links with 1012 'service restart'; the agent reconnects to the next server", async () => {
     const shared = await testStore();

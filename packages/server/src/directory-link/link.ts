@@ -28,7 +28,7 @@ import type { Clock } from "../core/clock.js";
 import { cryptoRandom, newId, type Random } from "../core/random.js";
 import type { Logger } from "../logging/logger.js";
 import type { Database } from "../store/schema.js";
-import type { SyncIngestor } from "../sync/ingest.js";
+import type { BatchOutcome, SyncIngestor } from "../sync/ingest.js";
 import { decideDirectories } from "./directories.js";
 import { verifyAuthSignature } from "./keys.js";
 import { SILENT_INTERVALS } from "./liveness.js";
@@ -495,14 +495,22 @@ export class AgentLink {
   private async syncBatch(m: Extract<AgentMessage, { type: "sync.batch" }>): Promise<void> {
     const agent = this.agent;
     if (!agent) return;
-    const outcome = await this.ctx.ingest.applyBatch(
-      {
-        tenantId: agent.tenantId,
-        agentId: agent.agentId,
-        directories: new Set(agent.directories.map((d) => d.id)),
-      },
-      m,
-    );
+    let outcome: BatchOutcome;
+    try {
+      outcome = await this.ctx.ingest.applyBatch(
+        {
+          tenantId: agent.tenantId,
+          agentId: agent.agentId,
+          directories: new Set(agent.directories.map((d) => d.id)),
+        },
+        m,
+      );
+    } catch (e) {
+      // Nothing of the batch was applied (one transaction): the agent may send it again.
+      this.log.error({ err: e, agentId: agent.agentId, syncId: m.syncId, seq: m.seq }, "sync batch failed");
+      this.sendError("INTERNAL", "the batch could not be applied; nothing of it was stored", m.id);
+      return;
+    }
     if (outcome.kind === "refused") {
       this.sendError("SYNC_REJECTED", `${outcome.reason}: ${outcome.message}`, m.id);
       return;
