@@ -12,6 +12,7 @@ import { syncedUser } from "../directory-link/testing/agent-client.js";
 import { type SharedStore, sqliteDatabase, testStore } from "../directory-link/testing/server.js";
 import { normaliseIdentifier } from "../flows/reset/service.js";
 import { createLogger } from "../logging/logger.js";
+import { openStore } from "../store/db.js";
 import type { User } from "../store/schema.js";
 import { createTenant } from "../tenants/seed.js";
 import {
@@ -64,6 +65,8 @@ describe.each(["sqlite", "postgres"] as const)("sync ingestion (%s)", (engine) =
   afterAll(async () => {
     await shared?.dispose();
   });
+  /** A second connection (pool) to the same database: another instance. */
+  const testStoreLike = async () => ({ store: openStore({ url: shared.url, poolSize: 2 }) });
 
   const db = () => shared.store.db;
   async function byAnchor(i: number, directory = "corp"): Promise<User | undefined> {
@@ -205,6 +208,52 @@ describe.each(["sqlite", "postgres"] as const)("sync ingestion (%s)", (engine) =
       ),
     ).toMatchObject({ kind: "refused", reason: "pass_of_another_agent" });
     ack(await ingest.applyBatch(scope, batch({ syncId: "inc-x", full: false, seq: 1, final: true })));
+  });
+
+  it("the same batch applied twice at once (two instances) is applied once", async () => {
+    const second = testStoreLike();
+    const other = new SyncIngestor({
+      db: (await second).store.db,
+      clock,
+      audit: new StoreAudit((await second).store.db, clock),
+      logger,
+    });
+    const race = (i: number, over: Partial<SyncedUser> = {}) =>
+      syncedUser(anchor(8_000 + i), `race${i}`, over);
+    ack(
+      await ingest.applyBatch(
+        scope,
+        batch({ syncId: "race-pre", directoryId: "lab", full: false, users: [race(0), race(1)] }),
+      ),
+    );
+    // The pass exists, so both read the same expected seq and only the pass row can tell them apart.
+    ack(
+      await ingest.applyBatch(
+        scope,
+        batch({ syncId: "race", directoryId: "lab", full: false, final: false }),
+      ),
+    );
+    const b = batch({
+      syncId: "race",
+      directoryId: "lab",
+      full: false,
+      seq: 1,
+      users: [race(0, { displayName: "changed" }), race(1, { locked: true }), race(2)],
+    });
+    const results = await Promise.allSettled([ingest.applyBatch(scope, b), other.applyBatch(scope, b)]);
+    const applied = results.filter(
+      (r) => r.status === "fulfilled" && r.value.kind === "ack" && !r.value.duplicate,
+    );
+    expect(applied).toHaveLength(1);
+    // The other one was told it is a duplicate, or failed and rolled back (the agent would resend).
+    const pass = await db()
+      .selectFrom("sync_passes")
+      .selectAll()
+      .where("sync_id", "=", "race")
+      .executeTakeFirstOrThrow();
+    expect(pass).toMatchObject({ next_seq: 2, upserted: 3 });
+    expect(ack(await ingest.applyBatch(scope, b))).toMatchObject({ duplicate: true });
+    await (await second).store.close();
   });
 
   it("refuses a batch for a directory the agent does not serve", async () => {

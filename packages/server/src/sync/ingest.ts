@@ -77,6 +77,24 @@ export function normaliseAnchor(anchor: string): string {
   return anchor.trim().toLowerCase();
 }
 
+/** Thrown inside a batch's transaction when a concurrent application of the same batch committed first. */
+class ConcurrentBatchError extends Error {}
+
+/** The answer to a batch that was already applied. */
+function duplicate(): Extract<BatchOutcome, { kind: "ack" }> {
+  return {
+    kind: "ack",
+    upserted: 0,
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    removed: 0,
+    rejected: [],
+    duplicate: true,
+    completedFull: false,
+  };
+}
+
 /** Completed and abandoned pass rows are kept this long (resends of old batches are then refused). */
 export const PASS_RETENTION_MS = 24 * 60 * 60_000;
 
@@ -163,9 +181,16 @@ export class SyncIngestor {
       return this.refused("directory_not_served", `this agent is not accepted for directory ${dir}`, batch);
     }
     const now = this.deps.clock.now();
-    const result = await this.deps.db
-      .transaction()
-      .execute(async (trx) => this.applyInTransaction(trx, scope, batch, now));
+    let result: Awaited<ReturnType<SyncIngestor["applyInTransaction"]>>;
+    try {
+      result = await this.deps.db
+        .transaction()
+        .execute(async (trx) => this.applyInTransaction(trx, scope, batch, now));
+    } catch (e) {
+      if (!(e instanceof ConcurrentBatchError)) throw e;
+      // Rolled back: the same batch was applied by a concurrent resend, as for any resend.
+      return duplicate();
+    }
     if (result.outcome.kind === "refused") {
       return this.refused(result.outcome.reason, result.outcome.message, batch);
     }
@@ -271,10 +296,15 @@ export class SyncIngestor {
   }> {
     const { tenantId } = scope;
     const dir = batch.directoryId;
-    const passKey = (q: ReturnType<typeof passQuery>) =>
-      q.where("tenant_id", "=", tenantId).where("directory_id", "=", dir).where("sync_id", "=", batch.syncId);
-    const passQuery = () => trx.selectFrom("sync_passes").selectAll();
-    const existingPass = await passKey(passQuery()).executeTakeFirst();
+    const readPass = () =>
+      trx
+        .selectFrom("sync_passes")
+        .selectAll()
+        .where("tenant_id", "=", tenantId)
+        .where("directory_id", "=", dir)
+        .where("sync_id", "=", batch.syncId)
+        .executeTakeFirst();
+    const existingPass = await readPass();
     const refuse = (reason: BatchRefusal, message: string) => ({
       outcome: { kind: "refused" as const, reason, message },
     });
@@ -309,25 +339,14 @@ export class SyncIngestor {
       if ((existingPass.full === 1) !== batch.full)
         return refuse("pass_mismatch", "a pass is either full or incremental in every batch");
       if (batch.seq < existingPass.next_seq) {
-        return {
-          outcome: {
-            kind: "ack",
-            upserted: 0,
-            created: 0,
-            updated: 0,
-            unchanged: 0,
-            removed: 0,
-            rejected: [],
-            duplicate: true,
-            completedFull: false,
-          },
-        };
+        return { outcome: duplicate() };
       }
       if (existingPass.completed_at !== null) return refuse("pass_completed", "this pass has ended");
       if (batch.seq > existingPass.next_seq)
         return refuse("out_of_order", `expected seq ${existingPass.next_seq}, not ${batch.seq}`);
     }
-    const pass = existingPass ?? (await passKey(passQuery()).executeTakeFirstOrThrow());
+    const pass = existingPass ?? (await readPass());
+    if (!pass) throw new Error("the sync pass row just written cannot be read back");
 
     const users = await this.upsertUsers(trx, scope, batch, now);
     let removed = await this.removeAnchors(trx, scope, batch, users.seenAnchors, now);
@@ -346,8 +365,11 @@ export class SyncIngestor {
       .where("tenant_id", "=", tenantId)
       .where("directory_id", "=", dir)
       .where("sync_id", "=", batch.syncId)
+      // Another instance applying the same batch at the same moment: the first to commit wins.
+      .where("next_seq", "=", pass.next_seq)
       .returningAll()
-      .executeTakeFirstOrThrow();
+      .executeTakeFirst();
+    if (!updated) throw new ConcurrentBatchError();
     return {
       outcome: {
         kind: "ack",
