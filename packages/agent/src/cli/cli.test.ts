@@ -276,6 +276,8 @@ describe("latchkey-agent", () => {
     await until("a full pass", () => fullBatches().some((b) => b.message.final), 20_000);
     const users = server.users.get("corp-ol");
     expect(users && [...users.values()].find((u) => u.username === "alice")).toMatchObject({ inScope: true });
+    // The cursor is written once the agent has the final ack.
+    await until("the state file", () => existsSync(join(dir, "agent.state.json")));
     expect(statSync(join(dir, "agent.state.json")).mode & 0o777).toBe(0o600);
     first.child.kill("SIGKILL");
     await first.exited;

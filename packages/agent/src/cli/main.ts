@@ -9,7 +9,7 @@
  * configuration, usage, not enrolled, or enrollment token refused (one line on stderr), 4 the server
  * refused this agent for good (revoked, or its identity is unknown): enroll again.
  */
-import { readFileSync, realpathSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { hostname } from "node:os";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError } from "commander";
@@ -81,11 +81,14 @@ async function enrollCommand(
   const { enrollAgent, EnrollError } = await import("../keys/enroll.js");
   let keyFile = o.keyFile;
   let ca = o.caFile ? readFileSync(o.caFile, "utf8") : undefined;
-  if (!keyFile && g.config) {
-    const { loadAgentConfig } = await import("../config/load.js");
-    const { config } = await loadAgentConfig({ path: g.config });
-    keyFile = config.keyFile;
-    if (!ca && config.server.caFile) ca = readFileSync(config.server.caFile, "utf8");
+  if (!keyFile) {
+    // The key file goes where `run` will look for it: keyFile of the configuration, when there is one.
+    const { loadAgentConfig, DEFAULT_AGENT_CONFIG_FILE } = await import("../config/load.js");
+    if (g.config || existsSync(DEFAULT_AGENT_CONFIG_FILE)) {
+      const { config } = await loadAgentConfig({ path: g.config });
+      keyFile = config.keyFile;
+      if (!ca && config.server.caFile) ca = readFileSync(config.server.caFile, "utf8");
+    }
   }
   let token = o.token;
   if (o.tokenFile) token = readFileSync(o.tokenFile, "utf8").trim();
@@ -146,9 +149,11 @@ async function runCommand(g: GlobalOpts): Promise<number> {
       process.once("SIGINT", () => onSignal("SIGINT"));
       agent.on("fatal", (f) => {
         err(
-          `latchkey-agent: the server refused this agent (${f.code}); ${
-            f.code === "AGENT_REVOKED" ? "it was revoked" : "its identity is not known there"
-          }: enroll again with a new token\n`,
+          f.code === "REPLACED"
+            ? "latchkey-agent: another process connected with this agent's identity (the server replaced this link): stopping; run one agent per key file\n"
+            : `latchkey-agent: the server refused this agent (${f.code}); ${
+                f.code === "AGENT_REVOKED" ? "it was revoked" : "its identity is not known there"
+              }: enroll again with a new token\n`,
         );
         agent.stop().finally(() => resolve(EXIT_REFUSED));
       });

@@ -37,7 +37,19 @@ export type LinkState = "idle" | "connecting" | "handshake" | "online" | "waitin
 
 /** Server error codes after which dialling again cannot help. */
 export const FATAL_CODES = ["AUTH_FAILED", "AGENT_REVOKED"] as const;
-export type FatalCode = (typeof FATAL_CODES)[number];
+/** Why the link stopped for good: a fatal error code, or REPLACED (another process holds this identity). */
+export type FatalCode = (typeof FATAL_CODES)[number] | "REPLACED";
+
+/**
+ * Close codes of the server (docs/agent-link.md) that end the link for good, in case the `error`
+ * before them was lost: 4001 authentication failed, 4003 revoked, 4009 replaced by a newer link of
+ * the same agent — another process runs with this key file, and two would take turns forever.
+ */
+export const FATAL_CLOSE_CODES: Readonly<Record<number, FatalCode>> = {
+  4001: "AUTH_FAILED",
+  4003: "AGENT_REVOKED",
+  4009: "REPLACED",
+};
 
 /** An agent message without its envelope (`v`, `id`), which the link adds. */
 export type OutgoingMessage = AgentMessage extends infer M
@@ -381,7 +393,9 @@ export class AgentLink extends EventEmitter<LinkEvents> {
       { code, message },
       code === "AGENT_REVOKED"
         ? "the server revoked this agent: stopping for good (enroll again with a new token)"
-        : "the server did not accept this agent's identity: stopping for good (check the key file, or enroll again)",
+        : code === "REPLACED"
+          ? "another process connected with this agent's identity and replaced this link: stopping (run one agent per key file)"
+          : "the server did not accept this agent's identity: stopping for good (check the key file, or enroll again)",
     );
     this.emit("fatal", { code, message });
     if (conn && conn.ws.readyState !== WebSocket.CLOSED) conn.ws.close(1000, "refused by the server");
@@ -410,8 +424,8 @@ export class AgentLink extends EventEmitter<LinkEvents> {
     const now = this.clock.now();
     if (conn.onlineAt !== null && now - conn.onlineAt >= (this.opts.stableAfterMs ?? 30_000))
       this.attempt = 0;
-    const named = (FATAL_CODES as readonly string[]).find((c) => reason === c);
-    if (named) this.goFatal(undefined, named as FatalCode, reason);
+    const byCode = FATAL_CLOSE_CODES[code];
+    if (byCode) this.goFatal(undefined, byCode, reason);
     this.scheduleReconnect(code, reason, conn.onlineAt);
   }
 
