@@ -98,3 +98,47 @@ describe("additions for the server link (issue 4)", () => {
     expect(parseAgentMessage(JSON.stringify(e)).ok).toBe(true);
   });
 });
+
+describe("operation messages", () => {
+  const request = {
+    v: 1,
+    id: "m9",
+    type: "op.request",
+    opId: "op1",
+    kind: "reset",
+    tenantId: "t1",
+    directoryId: "corp",
+    anchor: "0f8fad5b-d9cb-469f-a165-70867728950e",
+    dn: "uid=alice,ou=people,dc=example,dc=test",
+    sealed: "c2VhbGVk",
+    deadline: 1,
+  };
+
+  it("an op.request goes server → agent with default options; never agent → server", () => {
+    const r = parseServerMessage(JSON.stringify(request));
+    expect(r).toMatchObject({
+      ok: true,
+      message: { kind: "reset", options: { unlock: false, mustChange: false } },
+    });
+    expect(parseAgentMessage(JSON.stringify(request))).toMatchObject({ ok: false, code: "UNKNOWN_MESSAGE" });
+  });
+
+  it("an op.result carries only a known directory code", () => {
+    const result = {
+      v: 1,
+      id: "m10",
+      type: "op.result",
+      opId: "op1",
+      outcome: "refused",
+      applied: false,
+      code: "PASSWORD_IN_HISTORY",
+      diagnostic: "0000052D: Constraint violation",
+      fromCache: false,
+    };
+    expect(parseAgentMessage(JSON.stringify(result)).ok).toBe(true);
+    expect(parseAgentMessage(JSON.stringify({ ...result, code: "SOMETHING_ELSE" }))).toMatchObject({
+      ok: false,
+      code: "MALFORMED_MESSAGE",
+    });
+  });
+});

@@ -5,6 +5,7 @@
  * it never crashes either side.
  */
 import { z } from "zod";
+import { DIRECTORY_ERROR_CODES } from "./directory-errors.js";
 import { PROTOCOL_VERSION } from "./version.js";
 import { WIRE_ERROR_CODES } from "./wire-errors.js";
 
@@ -50,6 +51,55 @@ export const directoryInfoSchema = z.object({
   description: shortText,
 });
 export type DirectoryInfo = z.infer<typeof directoryInfoSchema>;
+
+// ——— password operations (issue 5) ———
+
+export const OPERATION_KINDS = ["reset", "change", "unlock", "verify-password"] as const;
+export type OperationKind = (typeof OPERATION_KINDS)[number];
+
+/**
+ * Server → agent: apply one operation. Secrets travel only inside `sealed` (HPKE to the agent's
+ * X25519 key, see sealing.ts), whose associated data binds it to opId, kind, tenant and anchor.
+ * Sealed plaintext: JSON { newPassword?, oldPassword?, password? } by kind.
+ */
+export const opRequestMessage = z.object({
+  ...envelope,
+  type: z.literal("op.request"),
+  opId: id,
+  kind: z.enum(OPERATION_KINDS),
+  tenantId: id,
+  directoryId: z.string().min(1).max(40),
+  anchor: z.string().min(1).max(64),
+  /** The DN the agent last synced for this anchor (a hint: the agent re-resolves by anchor). */
+  dn: z.string().max(1024).nullable(),
+  options: z
+    .object({
+      /** Reset: also unlock the account (AD resets do not unlock). */
+      unlock: z.boolean().default(false),
+      /** Reset: the user must change the password at next logon. */
+      mustChange: z.boolean().default(false),
+    })
+    .prefault({}),
+  sealed: b64url.nullable(),
+  /** Epoch ms after which the agent must not start the operation. */
+  deadline: z.number().int(),
+});
+
+/** Agent → server: what happened. `applied` tells whether the directory's state changed. */
+export const opResultMessage = z.object({
+  ...envelope,
+  type: z.literal("op.result"),
+  opId: id,
+  outcome: z.enum(["applied", "refused", "failed"]),
+  applied: z.boolean(),
+  code: z.enum(DIRECTORY_ERROR_CODES as [string, ...string[]]).nullable(),
+  /** The directory's raw diagnostic, for the audit log only (never shown, never a secret). */
+  diagnostic: z.string().max(512).nullable(),
+  /** Answered from the agent's memory of recent results (the same opId seen again). */
+  fromCache: z.boolean(),
+});
+export type OpRequest = z.infer<typeof opRequestMessage>;
+export type OpResult = z.infer<typeof opResultMessage>;
 
 // ——— agent → server ———
 
@@ -103,6 +153,7 @@ export const agentMessageSchema = z.discriminatedUnion("type", [
   authMessage,
   heartbeatMessage,
   syncBatchMessage,
+  opResultMessage,
   errorMessage,
 ]);
 export type AgentMessage = z.infer<typeof agentMessageSchema>;
@@ -163,6 +214,7 @@ export const serverMessageSchema = z.discriminatedUnion("type", [
   welcomeMessage,
   syncAckMessage,
   syncRequestMessage,
+  opRequestMessage,
   errorMessage,
 ]);
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
@@ -217,8 +269,8 @@ function parseWith<T>(schema: z.ZodType<T>, known: readonly string[], raw: strin
   return { ok: true, message: r.data };
 }
 
-const AGENT_TYPES = ["hello", "auth", "heartbeat", "sync.batch", "error"] as const;
-const SERVER_TYPES = ["challenge", "welcome", "sync.ack", "sync.request", "error"] as const;
+const AGENT_TYPES = ["hello", "auth", "heartbeat", "sync.batch", "op.result", "error"] as const;
+const SERVER_TYPES = ["challenge", "welcome", "sync.ack", "sync.request", "op.request", "error"] as const;
 
 /** Parses what the server received from an agent. Never throws. */
 export function parseAgentMessage(raw: string | Buffer): ParseResult<AgentMessage> {
