@@ -4,5 +4,6 @@
  */
 export * from "./directory-errors.js";
 export * from "./messages.js";
+export * from "./sealing.js";
 export * from "./version.js";
 export * from "./wire-errors.js";
