@@ -38,6 +38,14 @@ export const AUDIT_EVENTS = {
   "sync.completed":
     "A full sync pass of a directory ended: counts of users stored, removed and refused (no personal data).",
   "sync.rejected": "Users of a sync batch were refused (counts by reason; no personal data).",
+  "writeback.applied":
+    "A password operation (reset, change, unlock, verify-password) was applied by an agent in the directory (details: operation id, kind, agent).",
+  "writeback.refused":
+    "The directory refused a password operation (reason: the stable directory code; details: the raw diagnostic).",
+  "writeback.failed":
+    "A password operation failed: the directory or agent failed, no agent was online, or the outcome could not be established (reason says which).",
+  "writeback.pending":
+    "A password operation outlived the person's wait; it goes on and the person is emailed its final result.",
 } as const;
 
 export type AuditEventName = keyof typeof AUDIT_EVENTS;

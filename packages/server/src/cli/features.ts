@@ -6,6 +6,8 @@
  */
 import type { FastifyPluginAsync } from "fastify";
 import type { DirectoryLink, DirectoryLinkOptions } from "../directory-link/index.js";
+import type { Portal } from "../portal/index.js";
+import type { WritebackOptions } from "../writeback/service.js";
 import type { Runtime } from "./runtime.js";
 
 export interface Features {
@@ -18,11 +20,16 @@ export interface Features {
   links: { label: string; path: string }[];
   /** The agent link: enrollment, live links (its registry says who is online), sync ingestion. */
   directoryLink: DirectoryLink;
+  /** The portal: reset flow, outbox, and the writeback of synced users' passwords through the agents. */
+  portal: Portal;
 }
 
 /** What tests may change; `serve` and `demo` use the defaults. */
 export interface FeatureOverrides {
   directoryLink?: Partial<DirectoryLinkOptions>;
+  writeback?: Partial<WritebackOptions>;
+  /** Outbox poll interval (tests shorten it). */
+  outboxPollMs?: number;
 }
 
 export async function buildFeatures(runtime: Runtime, overrides: FeatureOverrides = {}): Promise<Features> {
@@ -31,13 +38,6 @@ export async function buildFeatures(runtime: Runtime, overrides: FeatureOverride
     import("../directory-link/index.js"),
     import("../tenants/seed.js"),
   ]);
-  const portal = await createPortal({
-    loaded: runtime.loaded,
-    store: runtime.store,
-    clock: runtime.clock,
-    logger: runtime.logger,
-    audit: runtime.audit,
-  });
   const { config } = runtime.loaded;
   const directoryLink = createDirectoryLink({
     store: runtime.store,
@@ -49,6 +49,17 @@ export async function buildFeatures(runtime: Runtime, overrides: FeatureOverride
     failureTenantId: async () => (await findTenant(runtime.store.db, config.tenant.slug))?.id ?? null,
     ...(overrides.directoryLink ? { options: overrides.directoryLink } : {}),
   });
+  // Synced users' passwords go through the link's agents.
+  const portal = await createPortal({
+    loaded: runtime.loaded,
+    store: runtime.store,
+    clock: runtime.clock,
+    logger: runtime.logger,
+    audit: runtime.audit,
+    agentRegistry: directoryLink.registry,
+    ...(overrides.writeback ? { writeback: overrides.writeback } : {}),
+    ...(overrides.outboxPollMs !== undefined ? { outboxPollMs: overrides.outboxPollMs } : {}),
+  });
   return {
     plugins: [...portal.plugins, directoryLink.plugin],
     start: () => portal.start(),
@@ -57,6 +68,7 @@ export async function buildFeatures(runtime: Runtime, overrides: FeatureOverride
       await Promise.all([portal.close(), directoryLink.close()]);
     },
     directoryLink,
+    portal,
     links: [
       { label: "reset page", path: "/reset" },
       ...(portal.demoMessages ? [{ label: "messages sent (codes)", path: "/demo/outbox" }] : []),

@@ -318,6 +318,10 @@ export class AgentLink {
       case "sync.batch":
         await this.syncBatch(m);
         return;
+      case "op.result":
+        // writeback/ matches it to the operation it waits for; an unknown opId is ignored there.
+        if (this.agent) this.ctx.registry.deliverResult(this.agent.agentId, m);
+        return;
       case "error":
         // Never answered (two peers must not trade errors forever); logged by code.
         this.log.warn(

@@ -5,7 +5,12 @@
  * answers the same question across instances (liveness.ts: storedAgentsServing), and an operation
  * row is then claimed by the instance whose registry holds a suitable link.
  */
-import type { DirectoryInfo, ServerMessage } from "@latchkey/protocol";
+import type { DirectoryInfo, OpResult, ServerMessage } from "@latchkey/protocol";
+
+/** Told of every `op.result` a link on this instance received (writeback/ waits on these). */
+export type OpResultListener = (agentId: string, result: OpResult) => void;
+/** Told when an agent's link on this instance is gone (closed, replaced or revoked). */
+export type LinkClosedListener = (agentId: string) => void;
 
 /** An agent online on this instance (a snapshot: read it again for fresh values). */
 export interface OnlineAgent {
@@ -32,6 +37,8 @@ export interface LiveLink {
 
 export class AgentRegistry {
   private readonly links = new Map<string, LiveLink>();
+  private readonly resultListeners = new Set<OpResultListener>();
+  private readonly closedListeners = new Set<LinkClosedListener>();
 
   /** @param instanceId this server instance, as written to `agents.link_instance`. */
   constructor(readonly instanceId: string) {}
@@ -91,5 +98,25 @@ export class AgentRegistry {
   /** Removes the link, unless a newer link of the same agent has replaced it. */
   remove(link: LiveLink): void {
     if (this.links.get(link.agentId) === link) this.links.delete(link.agentId);
+    // Even when replaced: whatever was sent on this link will not be answered on it.
+    for (const l of this.closedListeners) l(link.agentId);
+  }
+
+  /** Listens to operation results (issue 5); returns the function that stops listening. */
+  onOpResult(listener: OpResultListener): () => void {
+    this.resultListeners.add(listener);
+    return () => this.resultListeners.delete(listener);
+  }
+
+  /** Listens to links going away; returns the function that stops listening. */
+  onLinkClosed(listener: LinkClosedListener): () => void {
+    this.closedListeners.add(listener);
+    return () => this.closedListeners.delete(listener);
+  }
+
+  /** Called by a link for each `op.result` it receives. False when nobody listens. */
+  deliverResult(agentId: string, result: OpResult): boolean {
+    for (const l of this.resultListeners) l(agentId, result);
+    return this.resultListeners.size > 0;
   }
 }

@@ -46,6 +46,45 @@ export const en = {
   "error.provider_failed": "We could not send your message. Try again, or choose another way.",
   "error.internal": "Something went wrong on our side. Try again later.",
 
+  // What the directory (Active Directory, OpenLDAP) said about a password operation (protocol
+  // DIRECTORY_ERRORS); the raw diagnostic is in the audit log, never here.
+  "directory.password_too_short":
+    "Your organisation's directory needs a longer password. Choose a longer password and try again.",
+  "directory.password_complexity":
+    "Your organisation's directory needs a more complex password: use at least three of capital letters, small letters, digits and symbols, and do not include your name or user name. Choose another password and try again.",
+  "directory.password_quality":
+    "Your organisation's directory did not accept this password as strong enough. Choose another password and try again.",
+  "directory.password_in_history":
+    "You have used this password before in your organisation's directory. Choose a password you have not used before.",
+  "directory.password_too_young":
+    "Your password was changed too recently to change it again. Try again later, or contact your helpdesk if you cannot wait.",
+  "directory.old_password_wrong":
+    "Your current password is not right. Type your current password again, or reset your password instead.",
+  "directory.must_supply_old_password":
+    "Your organisation's directory needs your current password for this change. Type your current password and try again.",
+  "directory.account_locked": "Your account is locked. Unlock your account first, or contact your helpdesk.",
+  "directory.invalid_credentials": "The user name or password is not right. Check them and try again.",
+  "directory.password_must_change":
+    "Your password must be changed before you can use it. Set a new password.",
+  "directory.password_expired": "Your password has expired. Set a new password.",
+  "directory.account_disabled": "Your account is disabled. Contact your helpdesk.",
+  "directory.strong_auth_required":
+    "Your password could not be changed because of a setting in your organisation's directory. Nothing was changed. Contact your helpdesk.",
+  "directory.no_such_object":
+    "Your account was not found in your organisation's directory. Nothing was changed. Contact your helpdesk.",
+  "directory.insufficient_access":
+    "Your password could not be changed because of a permission in your organisation's directory. Nothing was changed. Contact your helpdesk.",
+  "directory.timeout":
+    "Your organisation's directory did not answer in time. Your password was not changed. Try again in a few minutes.",
+  "directory.unreachable":
+    "Your organisation's directory cannot be reached right now. Your password was not changed. Try again in a few minutes.",
+  "directory.internal":
+    "Your organisation's directory could not change your password. Nothing was changed. Try again later, or contact your helpdesk.",
+  "writeback.no_agent":
+    "Your organisation's directory cannot be reached right now. Your password was not changed. Try again in a few minutes.",
+  "writeback.outcome_unknown":
+    "We could not confirm whether your password was changed. Try signing in with your new password; if it does not work, use your old one or contact your helpdesk.",
+
   // The proof-of-work check (the altcha widget's strings, and the text for browsers without JavaScript)
   "captcha.label": "I am not a robot",
   "captcha.verifying": "Checking…",
@@ -186,7 +225,7 @@ export const en = {
   "reset.refused.account_disabled": "Your account is disabled. Contact your helpdesk.",
   "reset.refused.try_again": "Try a different password",
   "password.pending":
-    "Your organisation's directory has not confirmed the change yet. Try signing in with your new password in a few minutes; if it does not work, reset your password again.",
+    "Your organisation's directory is taking longer than usual. Your new password is still being applied: we will email you the result. Do not try again until you have our email.",
   "reset.ineligible.title": "You cannot reset your password here",
   "reset.ineligible.body":
     "Your account cannot use self-service password reset at the moment. Contact your helpdesk for help.",

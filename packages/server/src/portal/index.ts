@@ -11,6 +11,7 @@ import { parseTenantSettings } from "../config/tenant-settings.js";
 import type { Clock } from "../core/clock.js";
 import { LatchkeyError } from "../core/errors.js";
 import { cryptoRandom, type Random } from "../core/random.js";
+import type { AgentRegistry } from "../directory-link/registry.js";
 import { resetApiRoutes } from "../flows/reset/api-routes.js";
 import {
   CloudPasswordSetter,
@@ -40,6 +41,9 @@ import { findTenant } from "../tenants/seed.js";
 import { Throttle } from "../throttle/throttle.js";
 import { type Captcha, createCaptcha, throttleTableUsedStore } from "../web/altcha.js";
 import { webPlugin } from "../web/plugin.js";
+import { outboxPendingNotifier } from "../writeback/notify.js";
+import { AgentPasswordSetter } from "../writeback/password-setter.js";
+import { type WritebackOptions, WritebackService } from "../writeback/service.js";
 
 export interface PortalDeps {
   loaded: LoadedConfig;
@@ -52,6 +56,10 @@ export interface PortalDeps {
   captchaMaxNumber?: number;
   /** Outbox poll interval; tests drain by hand. */
   outboxPollMs?: number;
+  /** The directory link's agents: with it, synced users' passwords are written back through them. */
+  agentRegistry?: AgentRegistry;
+  /** Writeback timings (tests shorten them). */
+  writeback?: Partial<WritebackOptions>;
 }
 
 export interface Portal {
@@ -63,6 +71,8 @@ export interface Portal {
   captcha: Captcha;
   passwords: PasswordChecker;
   throttle: Throttle;
+  /** Password operations through agents; null without an agent registry. */
+  writeback: WritebackService | null;
   /** The demo transport's list (demo mode only). */
   demoMessages: (() => DemoMessage[]) | null;
   start(): void;
@@ -157,7 +167,22 @@ export async function createPortal(deps: PortalDeps): Promise<Portal> {
     breached: { offline, hibp: createHibpRangeChecker() },
   });
 
-  const setters: PasswordSetter[] = [new CloudPasswordSetter(db, clock)];
+  const writeback = deps.agentRegistry
+    ? new WritebackService({
+        db,
+        clock,
+        logger: deps.logger,
+        audit,
+        registry: deps.agentRegistry,
+        random,
+        notifyPending: outboxPendingNotifier({ db, outbox, audit }),
+        ...(deps.writeback ? { options: deps.writeback } : {}),
+      })
+    : null;
+  const setters: PasswordSetter[] = [
+    new CloudPasswordSetter(db, clock),
+    ...(writeback ? [new AgentPasswordSetter(writeback)] : []),
+  ];
   const service = new ResetService({
     db,
     secrets,
@@ -223,11 +248,14 @@ export async function createPortal(deps: PortalDeps): Promise<Portal> {
     captcha,
     passwords,
     throttle,
+    writeback,
     demoMessages: created.demo ? () => created.demo?.list() ?? [] : null,
     start() {
       worker.start();
     },
     async close() {
+      // Operations still running (pending ones) finish first: their result emails go to the outbox.
+      await writeback?.close();
       await worker.stop();
       await strength.close();
       await created.close();

@@ -1,8 +1,9 @@
 /**
  * Sync end to end over the link: a real server, a real `ws` agent. A full pass of N users, an
  * incremental pass with changes and deletions, a full pass that omits a user (→ deleted), the
- * sync metrics in /metrics; then a synced user walks into the reset pages and, with no writeback
- * yet, is sent to the contact-your-administrator page with `writeback_unavailable` in the audit log.
+ * sync metrics in /metrics; then a synced user whose directory has no agent online walks into the
+ * reset pages and is sent to the contact-your-administrator page with `writeback_unavailable` in
+ * the audit log (writeback/ tests the same user with an agent online).
  */
 import type { SyncedUser } from "@latchkey/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -141,6 +142,8 @@ describe.each(["sqlite", "postgres"] as const)("sync over the link (%s)", (engin
       .where("username", "=", "jane.doe")
       .executeTakeFirstOrThrow();
     expect(jane.kind).toBe("synced");
+    // Jane's directory has no agent online (this link serves "corp" only), so no writeback path.
+    await s.store.db.updateTable("users").set({ directory_id: "branch" }).where("id", "=", jane.id).execute();
     // Jane confirmed her directory email once (issue 6 will do this in the portal): every check but
     // writeback now passes.
     await registerEmail(s.store.db, {

@@ -92,6 +92,10 @@ export async function resetPages(app: FastifyInstance, opts: ResetPageOptions): 
     if (e.code === "THROTTLED" && typeof e.context.until === "number") {
       return t("error.throttled_until", { time: formatTime(e.context.until) });
     }
+    // The directory's refusal (or "pending") in its own plain sentence, never its raw diagnostic.
+    if (e.code === "PASSWORD_SET_FAILED" && typeof e.context.messageId === "string") {
+      return t(e.context.messageId);
+    }
     return t(e.messageId);
   }
 

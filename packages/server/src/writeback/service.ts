@@ -1,0 +1,526 @@
+/**
+ * Password writeback, the server's half (issue 5): one password operation (reset, change, unlock,
+ * verify-password) for a synced user, sealed to one online agent serving the user's directory, sent
+ * on its link, and waited for. Every `submit` ends in an applied result, a clear refusal or failure,
+ * or "pending" — and a pending operation keeps running here and emails the person its final result.
+ *
+ * The operation is a `writeback_operations` row; the secrets exist in clear only in this process's
+ * memory while the operation runs, and the row holds the sealed payload only while an agent has it.
+ * docs/writeback.md explains the routing and the retry rules (when a lost attempt may run again).
+ */
+import {
+  DIRECTORY_ERRORS,
+  type DirectoryErrorCode,
+  type OperationKind,
+  type OpRequest,
+  type OpResult,
+  operationAad,
+  PROTOCOL_VERSION,
+  seal,
+} from "@latchkey/protocol";
+import type { Kysely } from "kysely";
+import type { AuditSink } from "../audit/emitter.js";
+import type { Clock } from "../core/clock.js";
+import { cryptoRandom, newId, type Random } from "../core/random.js";
+import type { AgentRegistry, OnlineAgent } from "../directory-link/registry.js";
+import type { Logger } from "../logging/logger.js";
+import type { Database, User } from "../store/schema.js";
+
+/** The sealing functions of @latchkey/protocol (sealing.ts), passed in. */
+export interface Sealing {
+  seal(recipientPublicKeyRaw: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Promise<string>;
+  operationAad(p: { opId: string; kind: OperationKind; tenantId: string; anchor: string }): Uint8Array;
+}
+
+/** Secrets by kind: reset `newPassword`; change `oldPassword` + `newPassword`; verify-password `password`. */
+export interface WritebackSecrets {
+  newPassword?: string;
+  oldPassword?: string;
+  password?: string;
+}
+
+export interface WritebackRequest {
+  tenantId: string;
+  user: User;
+  kind: OperationKind;
+  secrets: WritebackSecrets;
+  options?: { unlock?: boolean; mustChange?: boolean };
+  /** How long the caller waits before it is answered "pending"; default `pendingAfterMs`. */
+  timeoutMs?: number;
+  /** Who asked (audit actor); default the user. */
+  actor?: string;
+  flowId?: string | null;
+}
+
+/** Codes the server itself gives when no directory answered. */
+export const WRITEBACK_ERRORS = {
+  NO_AGENT: {
+    messageId: "writeback.no_agent",
+    description: "No agent serving the user's directory is online (or every one was lost).",
+  },
+  OUTCOME_UNKNOWN: {
+    messageId: "writeback.outcome_unknown",
+    description:
+      "The agent was lost and whether the operation applied could not be established (a change whose replay and check both failed, or no answer before the final deadline).",
+  },
+} as const;
+export type WritebackErrorCode = keyof typeof WRITEBACK_ERRORS;
+
+export type WritebackOutcome =
+  | { status: "applied"; operationId: string; agentId: string }
+  | {
+      status: "refused" | "failed";
+      operationId: string;
+      code: DirectoryErrorCode | WritebackErrorCode;
+      messageId: string;
+      agentId: string | null;
+    }
+  | { status: "pending"; operationId: string };
+
+export type FinalOutcome = Exclude<WritebackOutcome, { status: "pending" }>;
+
+export interface WritebackOptions {
+  /** The caller is told "pending" after this long. Default 15 s. */
+  pendingAfterMs: number;
+  /** One attempt's deadline: the agent must not start it later (op.request `deadline`). Default 60 s. */
+  attemptDeadlineMs: number;
+  /** After the deadline, how long a started attempt may still answer before it counts as lost. Default 30 s. */
+  answerGraceMs: number;
+  /** Agents tried at most per operation. Default 3. */
+  maxAttempts: number;
+}
+
+export const DEFAULT_WRITEBACK_OPTIONS: WritebackOptions = {
+  pendingAfterMs: 15_000,
+  attemptDeadlineMs: 60_000,
+  answerGraceMs: 30_000,
+  maxAttempts: 3,
+};
+
+/** Tells the person the final result of an operation they were told was pending. */
+export type PendingNotifier = (p: {
+  tenantId: string;
+  user: User;
+  kind: OperationKind;
+  operationId: string;
+  outcome: FinalOutcome;
+}) => Promise<void>;
+
+export interface WritebackDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  logger: Logger;
+  audit: AuditSink;
+  registry: AgentRegistry;
+  /** Default: @latchkey/protocol's seal and operationAad. */
+  sealing?: Sealing;
+  notifyPending: PendingNotifier;
+  random?: Random;
+  options?: Partial<WritebackOptions>;
+}
+
+/** What one attempt on one agent came to. */
+type AttemptEnd =
+  | { kind: "result"; result: OpResult }
+  /** The link closed (or the message could not be sent) before an answer. `sent`: it may have run. */
+  | { kind: "lost"; sent: boolean }
+  | { kind: "timeout" };
+
+interface Waiter {
+  agentId: string;
+  settle(end: AttemptEnd): void;
+}
+
+const encoder = new TextEncoder();
+
+export class WritebackService {
+  private readonly options: WritebackOptions;
+  private readonly random: Random;
+  private readonly log: Logger;
+  private readonly sealing: Sealing;
+  /** opId → the attempt waiting for its answer (one at a time per operation). */
+  private readonly waiting = new Map<string, Waiter>();
+  /** agentId → operations in flight on it (least-loaded routing). */
+  private readonly load = new Map<string, number>();
+  /** Operations still running (also those answered "pending"), so close() can wait for them. */
+  private readonly running = new Set<Promise<unknown>>();
+  private readonly unsubscribe: (() => void)[];
+  /** The agents' raw diagnostics by operation, kept only until the audit record is written. */
+  private readonly diagnostics = new Map<string, string>();
+
+  constructor(private readonly deps: WritebackDeps) {
+    this.options = { ...DEFAULT_WRITEBACK_OPTIONS, ...deps.options };
+    this.random = deps.random ?? cryptoRandom;
+    this.log = deps.logger.child({ component: "writeback" });
+    this.sealing = deps.sealing ?? { seal, operationAad };
+    this.unsubscribe = [
+      deps.registry.onOpResult((agentId, result) => this.onResult(agentId, result)),
+      deps.registry.onLinkClosed((agentId) => this.onLinkClosed(agentId)),
+    ];
+  }
+
+  /** Whether an agent serving the user's directory is online on this instance. */
+  canServe(user: User): boolean {
+    return (
+      user.kind === "synced" &&
+      user.deleted_at === null &&
+      user.source_anchor !== null &&
+      user.directory_id !== null &&
+      this.deps.registry.isServing(user.tenant_id, user.directory_id)
+    );
+  }
+
+  /** Operations in flight on this instance (answered or not). */
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  /**
+   * Runs one operation. Resolves with its final outcome, or with `pending` after `timeoutMs` —
+   * in which case it keeps running and `notifyPending` tells the person its final outcome.
+   */
+  async submit(req: WritebackRequest): Promise<WritebackOutcome> {
+    const { user } = req;
+    if (user.source_anchor === null || user.directory_id === null || user.kind !== "synced") {
+      throw new Error("writeback needs a synced user with an anchor and a directory");
+    }
+    const opId = newId(this.random);
+    const now = this.deps.clock.now();
+    await this.deps.db
+      .insertInto("writeback_operations")
+      .values({
+        id: opId,
+        tenant_id: req.tenantId,
+        type: req.kind,
+        user_id: user.id,
+        target_anchor: user.source_anchor,
+        directory_id: user.directory_id,
+        agent_id: null,
+        state: "queued",
+        sealed_payload: null,
+        result_code: null,
+        attempts: 0,
+        created_at: now,
+        updated_at: now,
+        completed_at: null,
+      })
+      .execute();
+
+    let told = false;
+    const final = this.run(opId, req).then(async (outcome) => {
+      await this.finish(opId, req, outcome, told);
+      return outcome;
+    });
+    this.running.add(final);
+    void final.finally(() => this.running.delete(final)).catch(() => {});
+
+    const waitMs = req.timeoutMs ?? this.options.pendingAfterMs;
+    let timer: NodeJS.Timeout | undefined;
+    const pending = new Promise<"pending">((resolve) => {
+      timer = setTimeout(() => resolve("pending"), waitMs);
+    });
+    const first = await Promise.race([final, pending]).finally(() => clearTimeout(timer));
+    if (first !== "pending") return first;
+    told = true;
+    await this.deps.db
+      .updateTable("writeback_operations")
+      .set({ state: "pending_notify", updated_at: this.deps.clock.now() })
+      .where("id", "=", opId)
+      .where("completed_at", "is", null)
+      .execute();
+    await this.deps.audit.emit({
+      tenantId: req.tenantId,
+      event: "writeback.pending",
+      result: "info",
+      actor: req.actor ?? user.id,
+      target: user.id,
+      flowId: req.flowId ?? null,
+      details: { operationId: opId, kind: req.kind, waitedMs: waitMs },
+    });
+    return { status: "pending", operationId: opId };
+  }
+
+  /** Stops listening and waits for every running operation (pending ones included) to end. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.running]);
+    for (const u of this.unsubscribe) u();
+  }
+
+  // ——— one operation ———
+
+  private async run(opId: string, req: WritebackRequest): Promise<FinalOutcome> {
+    const tried = new Set<string>();
+    /** A change whose first attempt may have applied (its link died after sending). */
+    let changeMayHaveApplied = false;
+    for (let attempt = 1; attempt <= this.options.maxAttempts; attempt++) {
+      const agent = this.pick(req.tenantId, req.user.directory_id ?? "", tried);
+      if (!agent) break;
+      tried.add(agent.agentId);
+      const end = await this.attempt(opId, req, req.kind, req.secrets, agent, attempt);
+      if (end.kind === "result") {
+        const r = end.result;
+        if (
+          req.kind === "change" &&
+          changeMayHaveApplied &&
+          r.outcome !== "applied" &&
+          (r.code === "OLD_PASSWORD_WRONG" || r.code === "INVALID_CREDENTIALS")
+        ) {
+          // The lost first attempt probably applied (the old password no longer works): ask the
+          // directory whether the new one does, under a fresh id (the verify is its own operation).
+          return this.verifyAfterLostChange(opId, req, tried);
+        }
+        return toOutcome(opId, agent.agentId, r);
+      }
+      if (end.kind === "lost" && end.sent && req.kind === "change") changeMayHaveApplied = true;
+      this.log.warn(
+        { operationId: opId, agentId: agent.agentId, attempt, end: end.kind },
+        "writeback attempt lost; trying another agent",
+      );
+    }
+    if (changeMayHaveApplied) return this.unknown(opId);
+    return {
+      status: "failed",
+      operationId: opId,
+      code: "NO_AGENT",
+      messageId: WRITEBACK_ERRORS.NO_AGENT.messageId,
+      agentId: null,
+    };
+  }
+
+  /**
+   * A change was sent to an agent that was lost, and the replay said the old password is wrong:
+   * either the first attempt applied, or the person typed a wrong old password. A verify-password
+   * with the new password tells them apart.
+   */
+  private async verifyAfterLostChange(
+    opId: string,
+    req: WritebackRequest,
+    tried: Set<string>,
+  ): Promise<FinalOutcome> {
+    const newPassword = req.secrets.newPassword;
+    if (newPassword === undefined) return this.unknown(opId);
+    const agent = this.pick(req.tenantId, req.user.directory_id ?? "", new Set()) ?? undefined;
+    if (!agent) return this.unknown(opId);
+    tried.add(agent.agentId);
+    const end = await this.attempt(
+      `${opId}.verify`,
+      req,
+      "verify-password",
+      { password: newPassword },
+      agent,
+      1,
+      opId,
+    );
+    if (end.kind !== "result") return this.unknown(opId);
+    if (end.result.outcome === "applied")
+      return { status: "applied", operationId: opId, agentId: agent.agentId };
+    // The new password does not work: the change did not apply, and the old password was wrong.
+    return {
+      status: "refused",
+      operationId: opId,
+      code: "OLD_PASSWORD_WRONG",
+      messageId: DIRECTORY_ERRORS.OLD_PASSWORD_WRONG.messageId,
+      agentId: agent.agentId,
+    };
+  }
+
+  private unknown(opId: string): FinalOutcome {
+    return {
+      status: "failed",
+      operationId: opId,
+      code: "OUTCOME_UNKNOWN",
+      messageId: WRITEBACK_ERRORS.OUTCOME_UNKNOWN.messageId,
+      agentId: null,
+    };
+  }
+
+  /** Least-loaded online agent serving the directory, not yet tried (freshest heartbeat on a tie). */
+  private pick(tenantId: string, directoryId: string, tried: Set<string>): OnlineAgent | null {
+    let best: OnlineAgent | null = null;
+    let bestLoad = Number.POSITIVE_INFINITY;
+    for (const a of this.deps.registry.serving(tenantId, directoryId)) {
+      if (tried.has(a.agentId)) continue;
+      const load = this.load.get(a.agentId) ?? 0;
+      if (load < bestLoad) {
+        best = a;
+        bestLoad = load;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * One attempt on one agent: seal to its key, record it, send, wait. `rowId` is the operation's
+   * row (a verify after a lost change runs under its own opId but updates the change's row).
+   */
+  private async attempt(
+    opId: string,
+    req: WritebackRequest,
+    kind: OperationKind,
+    secrets: WritebackSecrets,
+    agent: OnlineAgent,
+    attempt: number,
+    rowId = opId,
+  ): Promise<AttemptEnd> {
+    const { db, clock } = this.deps;
+    const anchor = req.user.source_anchor ?? "";
+    const keyRow = await db
+      .selectFrom("agents")
+      .select("x25519_public")
+      .where("id", "=", agent.agentId)
+      .where("revoked_at", "is", null)
+      .executeTakeFirst();
+    if (!keyRow) return { kind: "lost", sent: false };
+    const publicKey = new Uint8Array(Buffer.from(keyRow.x25519_public, "base64url"));
+    const aad = this.sealing.operationAad({ opId, kind, tenantId: req.tenantId, anchor });
+    const sealed = await this.sealing.seal(publicKey, encoder.encode(JSON.stringify(secrets)), aad);
+    const now = clock.now();
+    await db
+      .updateTable("writeback_operations")
+      .set((eb) => ({
+        agent_id: agent.agentId,
+        state: "claimed",
+        sealed_payload: sealed,
+        attempts: eb("attempts", "+", 1),
+        updated_at: now,
+      }))
+      .where("id", "=", rowId)
+      .execute();
+
+    const deadline = now + this.options.attemptDeadlineMs;
+    const message: OpRequest = {
+      v: PROTOCOL_VERSION,
+      id: newId(this.random),
+      type: "op.request",
+      opId,
+      kind,
+      tenantId: req.tenantId,
+      directoryId: req.user.directory_id ?? "",
+      anchor,
+      dn: null,
+      options: { unlock: req.options?.unlock ?? false, mustChange: req.options?.mustChange ?? false },
+      sealed,
+      deadline,
+    };
+    this.load.set(agent.agentId, (this.load.get(agent.agentId) ?? 0) + 1);
+    try {
+      const answered = new Promise<AttemptEnd>((resolve) => {
+        const timer = setTimeout(
+          () => resolve({ kind: "timeout" }),
+          this.options.attemptDeadlineMs + this.options.answerGraceMs,
+        );
+        timer.unref();
+        this.waiting.set(opId, {
+          agentId: agent.agentId,
+          settle: (end) => {
+            clearTimeout(timer);
+            resolve(end);
+          },
+        });
+      });
+      const link = this.deps.registry.link(agent.agentId);
+      if (!link?.send(message)) {
+        this.waiting.get(opId)?.settle({ kind: "lost", sent: false });
+      } else {
+        this.log.debug({ operationId: rowId, agentId: agent.agentId, kind, attempt }, "writeback sent");
+      }
+      const end = await answered;
+      // An attempt that timed out may still run on its agent: treat it as sent and lost.
+      return end.kind === "timeout" ? { kind: "lost", sent: true } : end;
+    } finally {
+      this.waiting.delete(opId);
+      this.load.set(agent.agentId, Math.max(0, (this.load.get(agent.agentId) ?? 1) - 1));
+      // The sealed payload lives only while an agent holds it.
+      await db
+        .updateTable("writeback_operations")
+        .set({ sealed_payload: null, updated_at: clock.now() })
+        .where("id", "=", rowId)
+        .execute();
+    }
+  }
+
+  private onResult(agentId: string, result: OpResult): void {
+    const w = this.waiting.get(result.opId);
+    if (!w || w.agentId !== agentId) {
+      // Unknown or stale (an earlier attempt's agent answering late): nothing waits for it here.
+      this.log.info(
+        { operationId: result.opId, agentId, outcome: result.outcome },
+        "writeback result for no waiting operation; ignored",
+      );
+      return;
+    }
+    if (result.diagnostic) this.diagnostics.set(result.opId.replace(/\.verify$/, ""), result.diagnostic);
+    w.settle({ kind: "result", result });
+  }
+
+  private onLinkClosed(agentId: string): void {
+    for (const w of this.waiting.values()) {
+      if (w.agentId === agentId) w.settle({ kind: "lost", sent: true });
+    }
+  }
+
+  /** Records the final outcome: the row, the audit event, and the email when the person was told "pending". */
+  private async finish(
+    opId: string,
+    req: WritebackRequest,
+    outcome: FinalOutcome,
+    told: boolean,
+  ): Promise<void> {
+    const now = this.deps.clock.now();
+    const code = outcome.status === "applied" ? null : outcome.code;
+    await this.deps.db
+      .updateTable("writeback_operations")
+      .set({
+        state: outcome.status === "applied" ? "succeeded" : "failed",
+        result_code: code,
+        sealed_payload: null,
+        updated_at: now,
+        completed_at: now,
+      })
+      .where("id", "=", opId)
+      .execute();
+    await this.deps.audit.emit({
+      tenantId: req.tenantId,
+      event: `writeback.${outcome.status}`,
+      result: outcome.status === "applied" ? "success" : "failure",
+      actor: req.actor ?? req.user.id,
+      target: req.user.id,
+      flowId: req.flowId ?? null,
+      reason: code,
+      details: {
+        operationId: opId,
+        kind: req.kind,
+        agentId: outcome.agentId,
+        resultCode: code,
+        diagnostic: this.diagnostics.get(opId) ?? null,
+        notified: told,
+      },
+    });
+    this.diagnostics.delete(opId);
+    if (told) {
+      try {
+        await this.deps.notifyPending({
+          tenantId: req.tenantId,
+          user: req.user,
+          kind: req.kind,
+          operationId: opId,
+          outcome,
+        });
+      } catch (e) {
+        this.log.error({ err: e, operationId: opId }, "could not queue the writeback result email");
+      }
+    }
+  }
+}
+
+function toOutcome(opId: string, agentId: string, r: OpResult): FinalOutcome {
+  if (r.outcome === "applied") return { status: "applied", operationId: opId, agentId };
+  const code = (r.code ?? "DIRECTORY_ERROR") as DirectoryErrorCode;
+  return {
+    status: r.outcome,
+    operationId: opId,
+    code,
+    messageId: (DIRECTORY_ERRORS[code] ?? DIRECTORY_ERRORS.DIRECTORY_ERROR).messageId,
+    agentId,
+  };
+}
