@@ -62,8 +62,19 @@ export interface DirectorySession {
   readonly deletions: "tombstones" | "reconcile";
   /** Read at the start of a pass, before any search. */
   beginPass(): Promise<PassStart>;
-  /** The first mark an incremental pass after `cursor` must read (AD: cursor + 1; OpenLDAP: cursor − overlap). */
-  windowStart(cursor: string): string;
+  /**
+   * How long after the cursor was reached writes stamped with it (or up to the overlap before it) may
+   * still commit: OpenLDAP overlap + the 1 s granularity of modifyTimestamp; 0 where marks are exact
+   * (AD USNs).
+   */
+  readonly settleAfterMs: number;
+  /**
+   * The first mark an incremental pass after `cursor` must read. AD: cursor + 1. OpenLDAP: cursor −
+   * overlap, until a pass that began `settleAfterMs` after the cursor was reached has read that window
+   * (`settled`); from then on cursor + 1 s, so a second full of writes (a bulk import) is not re-read
+   * by every pass until something else changes.
+   */
+  windowStart(cursor: string, settled: boolean): string;
   /** Every user (no `since`), or those changed at or after the mark `since`, page by page. */
   users(since?: string): AsyncIterable<UserPage>;
   /** The users with these member keys (those that still exist and match the filter). */

@@ -64,7 +64,7 @@ export interface LinkEvents {
   online: [{ heartbeatIntervalMs: number; directories?: string[] }];
   /** A connection ended; `retryInMs` is null when the link will not dial again. */
   offline: [{ code: number; reason: string; retryInMs: number | null }];
-  /** A valid message after the handshake: sync.ack, sync.request, or a non-fatal error. */
+  /** A valid message after the handshake (sync.ack, sync.request, op.request…), or a non-fatal error. */
   message: [ServerMessage];
   /** The server refused this agent for good. */
   fatal: [{ code: FatalCode; message: string }];
@@ -316,11 +316,12 @@ export class AgentLink extends EventEmitter<LinkEvents> {
         this.goOnline(conn, m.heartbeatIntervalMs, m.directories);
         return;
       case "online":
-        if (m.type === "sync.ack" || m.type === "sync.request") {
-          this.emit("message", m);
+        if (m.type === "challenge" || m.type === "welcome") {
+          this.refuse(conn, "UNEXPECTED_MESSAGE", `${m.type} after welcome`, m.id);
           return;
         }
-        this.refuse(conn, "UNEXPECTED_MESSAGE", `${m.type} after welcome`, m.id);
+        // sync.ack, sync.request, op.request…: for the agent's parts to act on.
+        this.emit("message", m);
         return;
       default:
         this.refuse(conn, "UNEXPECTED_MESSAGE", `${m.type} before the socket opened`, m.id);

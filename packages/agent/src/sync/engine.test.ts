@@ -20,6 +20,7 @@ import {
 import type { AgentDirectoryConfig } from "../config/schema.js";
 import { openDirectorySession } from "../directory/open.js";
 import { memoryLogger } from "../log.js";
+import { until } from "../testing/clock.js";
 import { adDirectory, directoryPasswords, openLdapDirectory, RecordingSink } from "../testing/directories.js";
 import { type PassResult, SyncEngine } from "./engine.js";
 import { StateStore } from "./state.js";
@@ -241,6 +242,73 @@ describe.each(dialects)("sync of $name", (d) => {
     expect(p.result).toMatchObject({ full: true, fullReason: "the configuration changed" });
     // No scope group: everyone is in scope, dave included.
     expect(p.users.find((u) => u.username === "dave")).toMatchObject({ inScope: true });
+  });
+});
+
+describe("OpenLDAP cursor window", () => {
+  it("re-reads the overlap below the cursor until it settles, then only what changed after it", async () => {
+    // An OU of our own, so other test files' users cannot change what the passes read.
+    const ou = `ou=settle-${Date.now().toString(36)},${env.openldap.baseDn}`;
+    const root = <T>(fn: (c: Client) => Promise<T>) =>
+      as(env.openldap.url, env.openldap.rootDn, env.openldap.rootPassword, "starttls", fn);
+    const dns = Array.from({ length: 12 }, (_, i) => `uid=bulk${i},${ou}`);
+    await root(async (c) => {
+      await c.add(ou, { objectClass: ["organizationalUnit"], ou: ou.slice(3, ou.indexOf(",")) });
+      for (const [i, dn] of dns.entries())
+        await c.add(dn, { objectClass: ["inetOrgPerson"], uid: `bulk${i}`, cn: `Bulk ${i}`, sn: "Bulk" });
+    });
+    // The fake agent clock below says minutes pass; the directory's clock must agree that the second
+    // the bulk was written in is over before anything else is written (as it would be, minutes later).
+    const bulkWritten = Date.now();
+    try {
+      const dir = openLdapDirectory(env, { id: "settle", baseDn: ou, scopeGroups: [], adminGroups: [] });
+      let now = Date.now();
+      const statePath = join(tmp, "settle.state.json");
+      const pass = async (full = false) => {
+        const engine = new SyncEngine({
+          sink: new RecordingSink(),
+          state: StateStore.load(statePath, "agent-test"),
+          batchSize: 500,
+          window: 2,
+          logger: memoryLogger(),
+          now: () => now,
+        });
+        const session = await openDirectorySession({
+          directory: dir,
+          password: env.openldap.servicePassword,
+          sync: { pageSize: 500, overlapSeconds: 5 },
+        });
+        try {
+          return await engine.runPass(dir, session, { full });
+        } finally {
+          await session.close();
+        }
+      };
+      expect(await pass()).toMatchObject({ full: true, users: 12, read: 12 });
+      // Right after: the bulk lies in the overlap window; it is read again but not sent.
+      expect(await pass()).toMatchObject({ full: false, users: 0, read: 12 });
+      // A pass that starts once the overlap (5 s) + 1 s have passed reads the window a last time…
+      now += 6_500;
+      expect(await pass()).toMatchObject({ users: 0, read: 12 });
+      // …and from then on the window starts above the cursor: nothing is read.
+      now += 60_000;
+      expect(await pass()).toMatchObject({ users: 0, read: 0 });
+      // A change moves the cursor: sent once, then the new overlap is re-read (not sent) until it settles.
+      await until("the bulk's second to be over", () => Date.now() > bulkWritten + 1100);
+      await root((c) => c.modify(dns[3] ?? "", replace("mail", ["bulk3@example.test"])));
+      const changed = await pass();
+      expect(changed).toMatchObject({ users: 1, read: 1 });
+      now += 60_000;
+      // The new overlap reaches no lower than the settled floor: the bulk is not read (nor sent) again.
+      expect(await pass()).toMatchObject({ users: 0, read: 1 });
+      now += 60_000;
+      expect(await pass()).toMatchObject({ users: 0, read: 0 });
+    } finally {
+      await root(async (c) => {
+        for (const dn of dns) await c.del(dn).catch(() => {});
+        await c.del(ou).catch(() => {});
+      });
+    }
   });
 });
 

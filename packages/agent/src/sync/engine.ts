@@ -6,7 +6,8 @@
  * server removes the directory's users the pass did not contain. The cursor becomes the mark of the
  * pass's start (AD: highestCommittedUSN) or the newest mark seen (OpenLDAP).
  *
- * Incremental pass, after cursor C (window W = session.windowStart(C)):
+ * Incremental pass, after cursor C (window W = session.windowStart(C, settled), never below the
+ * floor a settled window left):
  *  1. groups changed since W that decide membership → read the membership sets again; every user
  *     whose scope/admin membership flipped is read and sent;
  *  2. users changed since W are sent (entries whose version was already sent are skipped);
@@ -43,6 +44,8 @@ export interface PassResult {
   /** Why the pass was full (null for incremental). */
   fullReason: string | null;
   users: number;
+  /** Entries read by the pass's user search (incremental: including those skipped as already sent). */
+  read: number;
   deleted: number;
   skipped: number;
   /** Users the server refused to store. */
@@ -196,6 +199,7 @@ export class SyncEngine {
     );
 
     let sent = 0;
+    let read = 0;
     let skipped = 0;
     let deletedCount = 0;
     let reconciled = false;
@@ -212,6 +216,7 @@ export class SyncEngine {
       progress("users", 0);
       for await (const page of session.users()) {
         skipped += this.logSkipped(id, page);
+        read += page.users.length;
         for (const u of page.users) {
           if (anchors.has(u.user.anchor)) continue;
           anchors.add(u.user.anchor);
@@ -237,18 +242,21 @@ export class SyncEngine {
         fingerprint,
         server: begin.server,
         cursor,
+        cursorAt: this.now(),
+        settled: false,
+        floor: null,
         anchors: [...anchors].sort(),
         scope: membership.scope ? [...membership.scope].sort() : null,
         admin: [...membership.admin].sort(),
         groups: [...membership.groups].sort(),
-        recent: this.recentAfter(session, cursor, observed),
+        recent: this.recentAfter(session, cursor, false, null, observed),
         passesSinceReconcile: 0,
         lastFullAt: this.now(),
         lastPassAt: this.now(),
       };
     } else {
       const p = prev as DirectoryState;
-      const since = session.windowStart(p.cursor as string);
+      const since = maxMark(session.windowStart(p.cursor as string, p.settled), p.floor) as string;
       let membership: Membership = {
         scope: p.scope ? new Set(p.scope) : null,
         admin: new Set(p.admin),
@@ -290,6 +298,7 @@ export class SyncEngine {
       };
       for await (const page of session.users(since)) {
         skipped += this.logSkipped(id, page);
+        read += page.users.length;
         for (const u of page.users) {
           seenMark = maxMark(seenMark, u.mark);
           observed.push({ key: u.user.anchor, mark: u.mark, version: u.version });
@@ -335,15 +344,22 @@ export class SyncEngine {
       await batcher.finish();
       this.noteRejected(id, batcher.rejected, anchors);
       const cursor = begin.mark ?? seenMark;
+      const moved = cursor !== p.cursor;
+      // Settled once a pass that began settleAfterMs after the cursor was reached has read the overlap.
+      const settled = !moved && (p.settled || started - (p.cursorAt ?? started) >= session.settleAfterMs);
+      const floor = settled && cursor !== null ? session.windowStart(cursor, true) : p.floor;
       next = {
         ...p,
         server: begin.server,
         cursor,
+        cursorAt: moved ? this.now() : p.cursorAt,
+        settled,
+        floor,
         anchors: [...anchors].sort(),
         scope: membership.scope ? [...membership.scope].sort() : null,
         admin: [...membership.admin].sort(),
         groups: [...membership.groups].sort(),
-        recent: this.recentAfter(session, cursor, observed),
+        recent: this.recentAfter(session, cursor, settled, floor, observed),
         passesSinceReconcile: reconciled ? 0 : p.passesSinceReconcile + 1,
         lastPassAt: this.now(),
       };
@@ -357,6 +373,7 @@ export class SyncEngine {
       full,
       fullReason,
       users: sent,
+      read,
       deleted: deletedCount,
       skipped,
       rejected: batcher.rejected.length,
@@ -398,10 +415,12 @@ export class SyncEngine {
   private recentAfter(
     session: DirectorySession,
     cursor: string | null,
+    settled: boolean,
+    floor: string | null,
     observed: { key: string; mark: string; version: string }[],
   ): Record<string, string> {
     if (cursor === null) return {};
-    const from = session.windowStart(cursor);
+    const from = maxMark(session.windowStart(cursor, settled), floor) as string;
     const out: Record<string, string> = {};
     for (const o of observed) if (o.mark >= from) out[o.key] = o.version;
     return out;

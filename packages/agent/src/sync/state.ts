@@ -23,6 +23,12 @@ const directoryStateSchema = z.object({
   /** AD: the dsServiceName of the DC whose USNs the cursor counts. */
   server: z.string().nullable(),
   cursor: z.string().nullable(),
+  /** When (agent clock, epoch ms) the cursor last moved: the overlap below it is re-read until then + overlap. */
+  cursorAt: z.number().nullable().default(null),
+  /** A pass read the overlap window late enough: the next window starts just above the cursor. */
+  settled: z.boolean().default(false),
+  /** Marks below this are final (a settled window read them): windows never reach below it again. */
+  floor: z.string().nullable().default(null),
   /** Anchors the server holds for this directory, sorted. */
   anchors: z.array(z.string()),
   scope: z.array(z.string()).nullable(),

@@ -24,6 +24,7 @@ export const IN_CHAIN_RULE = "1.2.840.113556.1.4.1941";
 
 export class AdSession implements DirectorySession {
   readonly dialect = "ad" as const;
+  readonly settleAfterMs = 0;
   private constructor(
     private readonly client: Client,
     private readonly cfg: SessionConfig,
@@ -62,7 +63,7 @@ export class AdSession implements DirectorySession {
     return { server: first(e, "dsServiceName") ?? "", mark: usnMark(usn) };
   }
 
-  windowStart(cursor: string): string {
+  windowStart(cursor: string, _settled: boolean): string {
     return usnMark(BigInt(cursor) + 1n);
   }
 

@@ -49,9 +49,13 @@ export class OpenLdapSession implements DirectorySession {
     return { server: null, mark: null };
   }
 
-  windowStart(cursor: string): string {
+  get settleAfterMs(): number {
+    return this.cfg.overlapSeconds * 1000 + 1000;
+  }
+
+  windowStart(cursor: string, settled: boolean): string {
     const ms = generalizedTimeToMs(cursor) ?? 0;
-    return msToGeneralizedTime(ms - this.cfg.overlapSeconds * 1000);
+    return msToGeneralizedTime(settled ? ms + 1000 : ms - this.cfg.overlapSeconds * 1000);
   }
 
   /** pwdMaxAge (seconds) of a policy entry, read once per session; null when unreadable. */
