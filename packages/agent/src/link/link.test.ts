@@ -232,6 +232,7 @@ const frames = fc.oneof(
           "welcome",
           "sync.ack",
           "sync.request",
+          "op.request",
           "error",
           "hello",
           "nonsense",
@@ -248,6 +249,14 @@ const frames = fc.oneof(
         full: fc.oneof(fc.boolean(), fc.constant("yes")),
         code: fc.constantFrom("MALFORMED_MESSAGE", "INTERNAL", "SYNC_REJECTED", "RATE_LIMITED", "NOPE"),
         message: fc.string({ maxLength: 600 }),
+        opId: fc.oneof(fc.uuid(), fc.string({ maxLength: 70 })),
+        kind: fc.constantFrom("reset", "change", "unlock", "verify-password", "delete"),
+        tenantId: fc.constantFrom("t1", ""),
+        directoryId: fc.constantFrom("corp", ""),
+        anchor: fc.uuid(),
+        dn: fc.constantFrom(null, "uid=a,dc=x"),
+        sealed: fc.constantFrom(null, "AAAA", "not base64url!"),
+        deadline: fc.oneof(fc.integer(), fc.double()),
       },
       { requiredKeys: [] },
     )
@@ -271,12 +280,9 @@ describe("agent link under malformed server messages", () => {
         let expected = 0;
         for (const f of batch) {
           const r = parseServerMessage(f);
-          // Valid after the handshake: sync.ack, sync.request and (non-fatal) errors. Everything else is answered.
-          if (
-            !r.ok ||
-            (r.message.type !== "sync.ack" && r.message.type !== "sync.request" && r.message.type !== "error")
-          )
-            expected++;
+          // After the handshake every valid message is taken (sync.ack, sync.request, op.request, errors)
+          // except another challenge or welcome; everything invalid is answered.
+          if (!r.ok || r.message.type === "challenge" || r.message.type === "welcome") expected++;
           s.sendRaw(f);
         }
         await until("the agent's answers", () => s.agentErrors.length >= before + expected, 5000);
