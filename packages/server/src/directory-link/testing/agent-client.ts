@@ -22,6 +22,8 @@ import WebSocket from "ws";
 
 export interface AgentKeys {
   ed25519Private: KeyObject;
+  /** The sealing key: what opens an op.request's sealed payload (writeback tests). */
+  x25519Private: KeyObject;
   /** Raw public keys, base64url (what enrollment sends). */
   ed25519Public: string;
   x25519Public: string;
@@ -32,6 +34,7 @@ export function generateAgentKeys(): AgentKeys {
   const x = generateKeyPairSync("x25519");
   return {
     ed25519Private: ed.privateKey,
+    x25519Private: x.privateKey,
     ed25519Public: ed.publicKey.export({ format: "jwk" }).x ?? "",
     x25519Public: x.publicKey.export({ format: "jwk" }).x ?? "",
   };

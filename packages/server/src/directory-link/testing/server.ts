@@ -21,6 +21,7 @@ import { createLogger } from "../../logging/logger.js";
 import { openStore, type Store } from "../../store/db.js";
 import type { AuditEvent, Tenant } from "../../store/schema.js";
 import { ensureTenant } from "../../tenants/seed.js";
+import type { WritebackOptions } from "../../writeback/service.js";
 import { createEnrollmentToken } from "../enrollment.js";
 import type { DirectoryLink, DirectoryLinkOptions } from "../index.js";
 import { type AgentKeys, enroll, generateAgentKeys, TestAgentLink } from "./agent-client.js";
@@ -74,6 +75,12 @@ export interface LinkServerOptions {
   settings?: Record<string, unknown>;
   /** The root's per-IP rate limit (default generous). */
   rateLimitPerMinute?: number;
+  /** Send email to this SMTP port on 127.0.0.1 (the test environment's sink: getTestEnv().smtp.port). */
+  smtpPort?: number;
+  /** Writeback timings (writeback/ tests shorten them). */
+  writeback?: Partial<WritebackOptions>;
+  /** Outbox poll interval. */
+  outboxPollMs?: number;
 }
 
 export interface LinkServer {
@@ -120,6 +127,17 @@ export async function startLinkServer(opts: LinkServerOptions = {}): Promise<Lin
       server: { host: "127.0.0.1", port: 0, cookieSecure: false },
       database: { url: shared.url },
       logging: { level: "debug" },
+      ...(opts.smtpPort !== undefined
+        ? {
+            smtp: {
+              host: "127.0.0.1",
+              port: opts.smtpPort,
+              secure: false,
+              startTls: false,
+              from: "Latchkey <no-reply@latchkey.test>",
+            },
+          }
+        : {}),
       tenant: { slug: "link-test", name: "Link Test", settings: opts.settings ?? {} },
       directories: (opts.directories ?? []).map((id) => ({
         id,
@@ -148,7 +166,14 @@ export async function startLinkServer(opts: LinkServerOptions = {}): Promise<Lin
   );
   const runtime: Runtime = { loaded, store, logger, clock: systemClock, audit, close: async () => {} };
   // The features as `serve` composes them, with the link's test timings.
-  const features = await buildFeatures({ ...runtime, clock }, opts.link ? { directoryLink: opts.link } : {});
+  const features = await buildFeatures(
+    { ...runtime, clock },
+    {
+      ...(opts.link ? { directoryLink: opts.link } : {}),
+      ...(opts.writeback ? { writeback: opts.writeback } : {}),
+      ...(opts.outboxPollMs !== undefined ? { outboxPollMs: opts.outboxPollMs } : {}),
+    },
+  );
   const app = await buildApp({
     config: loaded.config,
     store,
