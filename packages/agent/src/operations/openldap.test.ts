@@ -3,7 +3,14 @@
 import { Attribute, Change, Client } from "ldapts";
 import { afterAll, describe, expect, it } from "vitest";
 import { createOpenLdapUser, getTestEnv } from "../../../../test-env/env.js";
-import { anchorOf, readEntry, sealedRequest, testHandler, tryBind } from "../testing/operations.js";
+import {
+  agentKeys,
+  anchorOf,
+  readEntry,
+  sealedRequest,
+  testHandler,
+  tryBind,
+} from "../testing/operations.js";
 
 const env = getTestEnv();
 const { handler, keys } = testHandler(env);
@@ -181,5 +188,86 @@ describe("OpenLDAP unlock and verify-password", () => {
   it("an unknown anchor is NO_SUCH_OBJECT", async () => {
     const r = await op({ kind: "unlock", anchor: "00000000-0000-4000-8000-000000000000" });
     expect(r).toMatchObject({ outcome: "refused", applied: false, code: "NO_SUCH_OBJECT" });
+  });
+});
+
+describe("OpenLDAP min age, idempotency and sealing", () => {
+  it("too young: a dedicated policy with pwdMinAge 3600 → PASSWORD_TOO_YOUNG (ppolicy 7), nothing applied", async () => {
+    const u = await user();
+    const policyDn = `cn=young-${u.username},ou=policies,${env.openldap.baseDn}`;
+    await asRoot(async (c) => {
+      await c.add(policyDn, {
+        objectClass: ["top", "device", "pwdPolicy"],
+        cn: `young-${u.username}`,
+        pwdAttribute: "userPassword",
+        pwdMinAge: "3600",
+        pwdInHistory: "5",
+      });
+      await c.modify(
+        u.dn,
+        new Change({
+          operation: "replace",
+          modification: new Attribute({ type: "pwdPolicySubentry", values: [policyDn] }),
+        }),
+      );
+    });
+    try {
+      // The rootdn's add set no pwdChangedTime: the first set starts the clock, the second is too young.
+      const first = await op({
+        kind: "reset",
+        anchor: u.anchor,
+        secrets: { newPassword: "Young-First-Pass-10!" },
+      });
+      expect(first.outcome).toBe("applied");
+      const r = await op({ kind: "reset", anchor: u.anchor, secrets: { newPassword: "Too-Young-Pass-11!" } });
+      expect(r).toMatchObject({ outcome: "refused", applied: false, code: "PASSWORD_TOO_YOUNG" });
+      expect(r.diagnostic).toMatch(/too young/i);
+      expect(await tryBind(env, "openldap", u.dn, "Young-First-Pass-10!")).toBe("ok");
+    } finally {
+      await u.remove();
+      await asRoot((c) => c.del(policyDn));
+    }
+  });
+
+  it("a repeated opId is answered from memory: one write (pwdHistory grows by one only)", async () => {
+    const u = await user();
+    const history = async () =>
+      (await readEntry(env, "openldap", u.dn, ["pwdHistory"])).pwdHistory?.length ?? 0;
+    const before = await history();
+    const req = await sealedRequest(keys.publicRaw, {
+      directoryId: "corp-ol",
+      kind: "reset",
+      anchor: u.anchor,
+      secrets: { newPassword: "Once-Only-Pass-12!" },
+    });
+    const results = await Promise.all([1, 2, 3].map(() => handler.handleOperation(req)));
+    expect(results.map((r) => r.fromCache).sort()).toEqual([false, true, true]);
+    for (const r of results) expect(r).toMatchObject({ opId: req.opId, outcome: "applied", applied: true });
+    expect(await handler.handleOperation(req)).toMatchObject({ fromCache: true, applied: true });
+    expect(await history()).toBe(before + 1);
+  });
+
+  it("another agent's key or changed associated data: SEAL_INVALID, nothing changed", async () => {
+    const u = await user();
+    const other = agentKeys();
+    const req = await sealedRequest(other.publicRaw, {
+      directoryId: "corp-ol",
+      kind: "reset",
+      anchor: u.anchor,
+      secrets: { newPassword: "Never-Applied-Pass-13!" },
+    });
+    expect(await handler.handleOperation(req)).toMatchObject({ outcome: "refused", code: "SEAL_INVALID" });
+    const good = await sealedRequest(keys.publicRaw, {
+      directoryId: "corp-ol",
+      kind: "reset",
+      anchor: u.anchor,
+      secrets: { newPassword: "Never-Applied-Pass-13!" },
+    });
+    expect(await handler.handleOperation({ ...good, tenantId: "elsewhere" })).toMatchObject({
+      code: "SEAL_INVALID",
+    });
+    expect(await handler.handleOperation({ ...good, sealed: null })).toMatchObject({ code: "SEAL_INVALID" });
+    expect(await tryBind(env, "openldap", u.dn, u.password)).toBe("ok");
+    expect(await tryBind(env, "openldap", u.dn, "Never-Applied-Pass-13!")).not.toBe("ok");
   });
 });
