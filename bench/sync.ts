@@ -193,7 +193,6 @@ async function main(): Promise<void> {
       p.on("exit", (c) => (c === 0 ? resolve() : reject(new Error(`slapadd exited ${c}`))));
     });
     const loadMs = performance.now() - tLoad;
-    const loadedAt = Date.now();
     const port = await freePort();
     slapd = spawn("/usr/sbin/slapd", ["-f", conf, "-h", `ldap://127.0.0.1:${port}/`, "-d", "0"], {
       stdio: "ignore",
@@ -355,10 +354,11 @@ async function main(): Promise<void> {
     const admin = new Client({ url });
     await admin.bind(ROOT_DN, ROOT_PW);
     const incrementalRows: Row[] = [];
-    // Steady state: slapadd gave every entry the same modifyTimestamp, and an incremental pass re-reads
-    // (without resending) whatever lies in its overlap window (5 s). Let the load leave the window and
-    // settle the cursor with one unmeasured pass first.
-    await new Promise((r) => setTimeout(r, Math.max(0, loadedAt + 6000 - Date.now())));
+    // Steady state. slapadd gave every entry the same modifyTimestamp; an incremental pass re-reads
+    // (without resending) its overlap window below the cursor until a pass that starts overlap + 1 s
+    // after the cursor was reached has read it once ("settled"). With the real 60 s interval the
+    // first incremental pass does that; here, wait 6.5 s and run it unmeasured.
+    await new Promise((r) => setTimeout(r, 6500));
     {
       const s = await session();
       const engine = new SyncEngine({
