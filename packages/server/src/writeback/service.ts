@@ -250,8 +250,8 @@ export class WritebackService {
 
   private async run(opId: string, req: WritebackRequest): Promise<FinalOutcome> {
     const tried = new Set<string>();
-    /** A change whose first attempt may have applied (its link died after sending). */
-    let changeMayHaveApplied = false;
+    /** An attempt was sent to an agent that was then lost: it may have applied. */
+    let mayHaveApplied = false;
     for (let attempt = 1; attempt <= this.options.maxAttempts; attempt++) {
       const agent = this.pick(req.tenantId, req.user.directory_id ?? "", tried);
       if (!agent) break;
@@ -259,25 +259,22 @@ export class WritebackService {
       const end = await this.attempt(opId, req, req.kind, req.secrets, agent, attempt);
       if (end.kind === "result") {
         const r = end.result;
-        if (
-          req.kind === "change" &&
-          changeMayHaveApplied &&
-          r.outcome !== "applied" &&
-          (r.code === "OLD_PASSWORD_WRONG" || r.code === "INVALID_CREDENTIALS")
-        ) {
-          // The lost first attempt probably applied (the old password no longer works): ask the
-          // directory whether the new one does, under a fresh id (the verify is its own operation).
-          return this.verifyAfterLostChange(opId, req, tried);
+        if (mayHaveApplied && r.outcome !== "applied" && r.code !== null && replayRefusal(req.kind, r.code)) {
+          // The replay was refused the way it would be if the lost attempt had applied (a change:
+          // the old password no longer works; a reset: the new one is now "in history"). Ask the
+          // directory whether the new password works, under a fresh id (its own operation).
+          return this.verifyAfterLostAttempt(opId, req, toOutcome(opId, agent.agentId, r));
         }
         return toOutcome(opId, agent.agentId, r);
       }
-      if (end.kind === "lost" && end.sent && req.kind === "change") changeMayHaveApplied = true;
+      if (end.kind === "lost" && end.sent) mayHaveApplied = true;
       this.log.warn(
         { operationId: opId, agentId: agent.agentId, attempt, end: end.kind },
         "writeback attempt lost; trying another agent",
       );
     }
-    if (changeMayHaveApplied) return this.unknown(opId);
+    // verify-password changes nothing: a lost one is simply not answered.
+    if (mayHaveApplied && req.kind !== "verify-password") return this.unknown(opId);
     return {
       status: "failed",
       operationId: opId,
@@ -288,20 +285,20 @@ export class WritebackService {
   }
 
   /**
-   * A change was sent to an agent that was lost, and the replay said the old password is wrong:
-   * either the first attempt applied, or the person typed a wrong old password. A verify-password
-   * with the new password tells them apart.
+   * An attempt was lost after it was sent, and the replay was refused in a way that a first
+   * application would explain. A verify-password with the new password tells the two apart: it
+   * works → the lost attempt applied; it does not → the replay's refusal stands (for a change: the
+   * old password really was wrong).
    */
-  private async verifyAfterLostChange(
+  private async verifyAfterLostAttempt(
     opId: string,
     req: WritebackRequest,
-    tried: Set<string>,
+    replay: FinalOutcome,
   ): Promise<FinalOutcome> {
     const newPassword = req.secrets.newPassword;
     if (newPassword === undefined) return this.unknown(opId);
-    const agent = this.pick(req.tenantId, req.user.directory_id ?? "", new Set()) ?? undefined;
+    const agent = this.pick(req.tenantId, req.user.directory_id ?? "", new Set());
     if (!agent) return this.unknown(opId);
-    tried.add(agent.agentId);
     const end = await this.attempt(
       `${opId}.verify`,
       req,
@@ -312,16 +309,13 @@ export class WritebackService {
       opId,
     );
     if (end.kind !== "result") return this.unknown(opId);
-    if (end.result.outcome === "applied")
+    const r = end.result;
+    // A bind that says "must change" or "expired" still proves the password is the current one.
+    if (r.outcome === "applied" || r.code === "PASSWORD_MUST_CHANGE" || r.code === "PASSWORD_EXPIRED") {
       return { status: "applied", operationId: opId, agentId: agent.agentId };
-    // The new password does not work: the change did not apply, and the old password was wrong.
-    return {
-      status: "refused",
-      operationId: opId,
-      code: "OLD_PASSWORD_WRONG",
-      messageId: DIRECTORY_ERRORS.OLD_PASSWORD_WRONG.messageId,
-      agentId: agent.agentId,
-    };
+    }
+    if (r.code === "INVALID_CREDENTIALS") return replay;
+    return this.unknown(opId);
   }
 
   private unknown(opId: string): FinalOutcome {
@@ -511,6 +505,13 @@ export class WritebackService {
       }
     }
   }
+}
+
+/** A refusal a replay gets when the lost first attempt had applied. */
+function replayRefusal(kind: OperationKind, code: string): boolean {
+  if (kind === "change") return code === "OLD_PASSWORD_WRONG" || code === "INVALID_CREDENTIALS";
+  if (kind === "reset") return code === "PASSWORD_IN_HISTORY";
+  return false;
 }
 
 function toOutcome(opId: string, agentId: string, r: OpResult): FinalOutcome {

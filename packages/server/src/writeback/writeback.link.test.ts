@@ -332,6 +332,40 @@ describe("writeback through agents", () => {
     for (const x of agents) if (x.link.isOpen) x.link.close();
   });
 
+  it("an agent killed mid-reset, and the replay refused as 'in history' (the first applied): verified, applied", async () => {
+    const seen: Seen[] = [];
+    const a = await agent("corp");
+    const b = await agent("corp");
+    const newPassword = pw("Indigo-Marten-Ledger-73");
+    let died = false;
+    const script = (m: OpRequest, sec: SealedSecrets): Answer => {
+      if (!died) {
+        died = true;
+        return "die";
+      }
+      if (m.kind === "reset") return { outcome: "refused", code: "PASSWORD_IN_HISTORY" };
+      // slapd after an admin reset: the bind works but says "change after reset".
+      return sec.password === newPassword
+        ? { outcome: "refused", code: "PASSWORD_MUST_CHANGE" }
+        : { outcome: "refused", code: "INVALID_CREDENTIALS" };
+    };
+    serveOps(a, seen, script);
+    serveOps(b, seen, script);
+    const u = await user(a, "corp");
+    const out = await submit(u, "reset", { newPassword });
+    expect(out.status).toBe("applied");
+    expect(seen.map((x) => x.request.kind)).toEqual(["reset", "reset", "verify-password"]);
+    expect(seen[2]?.request.opId).toBe(`${out.operationId}.verify`);
+    for (const x of [a, b]) if (x.link.isOpen) x.link.close();
+    await Promise.all([a.link.closed, b.link.closed]);
+
+    // Every agent lost after the reset was sent: the person is told it is unknown, never "nothing".
+    const c = await agent("corp");
+    serveOps(c, seen, () => "die");
+    const out2 = await submit(u, "reset", { newPassword: pw("Indigo-Marten-Ledger-74") });
+    expect(out2).toMatchObject({ status: "failed", code: "OUTCOME_UNKNOWN" });
+  });
+
   it("an agent killed mid-change: the replay's OLD_PASSWORD_WRONG is checked with verify-password", async () => {
     const seen: Seen[] = [];
     const a = await agent("corp");
