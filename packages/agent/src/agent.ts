@@ -3,7 +3,8 @@
  * comes online, every `sync.intervalSeconds` after that, and whenever the server sends sync.request.
  * A pass that fails (directory down, link dropped, batch refused) is logged and retried at the next
  * tick; nothing a directory or the server does ends the process, except the server refusing the
- * agent for good (`fatal`).
+ * agent for good (`fatal`). Password operations (op.request) go to the OperationHandler
+ * (operations/), each answered with an op.result of the same opId.
  */
 import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
@@ -18,6 +19,8 @@ import { type Clock, systemClock, type TimerHandle } from "./link/clock.js";
 import { AgentLink, type AgentLinkOptions, type FatalCode } from "./link/link.js";
 import type { AgentLogger } from "./log.js";
 import { checkServerUrl, linkUrl } from "./net/urls.js";
+import { DirectoryOperator } from "./operations/directory.js";
+import { OperationHandler, type OperationHandlerOptions } from "./operations/handler.js";
 import { type PassOptions, type PassResult, SyncEngine } from "./sync/engine.js";
 import { LinkSyncSink, type SyncSink } from "./sync/sink.js";
 import { defaultStatePath, StateStore } from "./sync/state.js";
@@ -40,6 +43,8 @@ export interface AgentOptions {
   link?: Pick<AgentLinkOptions, "backoff" | "handshakeTimeoutMs" | "stableAfterMs">;
   /** Replace the link as the sync destination (benchmarks, `preview`). */
   sink?: SyncSink;
+  /** Password operations: remembered results and concurrency per directory (defaults in handler.ts). */
+  operations?: Pick<OperationHandlerOptions, "cache" | "concurrency">;
 }
 
 export interface AgentEvents {
@@ -62,6 +67,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private stopping = false;
   /** Directory ids the server accepted at the last welcome (undefined: it did not say). */
   private accepted: Set<string> | undefined;
+  private ops: OperationHandler | null = null;
 
   constructor(private readonly opts: AgentOptions) {
     super();
@@ -122,6 +128,16 @@ export class Agent extends EventEmitter<AgentEvents> {
           "the server does not accept this agent for some directories (token bound to another directory, or not in its configuration): they are not synced",
         );
     });
+    this.link.on("message", (m) => {
+      if (m.type !== "op.request") return;
+      void this.operations()
+        .handleOperation(m)
+        .then((result) => {
+          // Offline: the server sends it again, and the result is answered from memory.
+          if (this.link.send({ type: "op.result", ...result }) === null)
+            this.log.warn({ opId: m.opId }, "the link went down before the operation's result could be sent");
+        });
+    });
     if (opts.autoSync !== false) {
       this.link.on("online", () => this.requestPasses(false));
       this.link.on("message", (m) => {
@@ -146,6 +162,42 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.clearTimer();
     await this.link.stop();
     await this.running?.catch(() => {});
+    await this.ops?.close();
+  }
+
+  /** The password-operation handler, made at the first operation (one service connection per directory). */
+  operations(): OperationHandler {
+    if (this.ops) return this.ops;
+    const { config, identity } = this.opts;
+    const directories = new Map<string, DirectoryOperator>();
+    config.directories.forEach((d, index) => {
+      let password: string;
+      try {
+        password = readBindPassword(d, index, this.opts.env ?? process.env);
+      } catch (e) {
+        this.log.error(
+          { directory: d.id, error: e instanceof Error ? e.message : String(e) },
+          "no bind password: password operations for this directory are refused",
+        );
+        return;
+      }
+      directories.set(
+        d.id,
+        new DirectoryOperator({
+          directory: d,
+          password,
+          ...(this.opts.directoryCaPem ? { caPem: this.opts.directoryCaPem } : {}),
+        }),
+      );
+    });
+    this.ops = new OperationHandler({
+      sealingKey: identity.sealingKey,
+      directories,
+      clock: this.clock,
+      logger: this.log,
+      ...this.opts.operations,
+    });
+    return this.ops;
   }
 
   /** Waits until the link is online, or rejects after `timeoutMs` or on a fatal refusal. */
