@@ -46,6 +46,14 @@ function oneLine(s: string): string {
 
 interface GlobalOpts {
   config?: string;
+  allowInsecureLink?: boolean;
+}
+
+/** --allow-insecure-link as the configuration's server.allowInsecureLink. */
+function configEnv(opts: GlobalOpts): NodeJS.ProcessEnv {
+  return opts.allowInsecureLink
+    ? { ...process.env, LATCHKEY_AGENT_SERVER__ALLOW_INSECURE_LINK: "true" }
+    : process.env;
 }
 
 async function loadEverything(opts: GlobalOpts) {
@@ -54,7 +62,7 @@ async function loadEverything(opts: GlobalOpts) {
     import("../keys/key-file.js"),
     import("../log.js"),
   ]);
-  const { config } = await loadAgentConfig({ path: opts.config });
+  const { config } = await loadAgentConfig({ path: opts.config, env: configEnv(opts) });
   let identity: ReturnType<typeof readKeyFile>;
   try {
     identity = readKeyFile(config.keyFile);
@@ -323,6 +331,7 @@ Exit status: 0 ok, 1 failure, 2 invalid or insecure configuration, usage, not en
     .description(
       "Run the agent: dial the server (reconnecting by itself), answer its challenge, send heartbeats, and sync every directory — a full pass first, then incremental passes every sync.intervalSeconds. Stops on SIGTERM/SIGINT.",
     )
+    .option("--allow-insecure-link", "allow a plain ws:// link to a host that is not loopback (labs only)")
     .addHelpText("after", example("latchkey-agent run --config /etc/latchkey/agent.yaml"))
     .action(async (_o, cmd: Command) => {
       setExit(await runCommand(cmd.optsWithGlobals() as GlobalOpts));
@@ -336,6 +345,7 @@ Exit status: 0 ok, 1 failure, 2 invalid or insecure configuration, usage, not en
     .option("--once", "run one pass and exit (required)")
     .option("--full", "a full pass even when a cursor exists")
     .option("--timeout <seconds>", "how long to wait for the server link", "30")
+    .option("--allow-insecure-link", "allow a plain ws:// link to a host that is not loopback (labs only)")
     .addHelpText("after", example("latchkey-agent sync --once --full --config /etc/latchkey/agent.yaml"))
     .action(async (o: { once?: boolean; full?: boolean; timeout: string }, cmd: Command) => {
       setExit(await syncCommand(o, cmd.optsWithGlobals() as GlobalOpts));

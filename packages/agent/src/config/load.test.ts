@@ -2,7 +2,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AgentConfigError, loadAgentConfig } from "./load.js";
+import { AgentConfigError, loadAgentConfig, readBindPassword } from "./load.js";
+import type { AgentDirectoryConfig } from "./schema.js";
 
 let dir: string;
 beforeEach(() => {
@@ -67,6 +68,28 @@ describe("agent configuration", () => {
       base("ldaps://dc1").replace("https://reset.example.com", "http://reset.example.com"),
     );
     expect(http.key).toBe("server.url");
+  });
+
+  it("a plain http:// server that is not loopback only with allowInsecureLink; a password from the environment", async () => {
+    const yaml = base("ldaps://dc1")
+      .replace("https://reset.example.com", "http://10.0.0.5:8080")
+      .replace("bindPasswordFile: bind.pw", "bindPasswordEnv: CORP_BIND_PASSWORD");
+    expect((await refusal(yaml, { CORP_BIND_PASSWORD: "x" })).key).toBe("server.url");
+    writeFileSync(join(dir, "latchkey-agent.yaml"), yaml);
+    const { config } = await loadAgentConfig({
+      cwd: dir,
+      env: { LATCHKEY_AGENT_SERVER__ALLOW_INSECURE_LINK: "true", CORP_BIND_PASSWORD: "from-env" },
+    });
+    expect(config.server.allowInsecureLink).toBe(true);
+    expect(
+      readBindPassword(config.directories[0] as AgentDirectoryConfig, 0, { CORP_BIND_PASSWORD: "from-env" }),
+    ).toBe("from-env");
+    const missing = await refusal(yaml, { LATCHKEY_AGENT_SERVER__ALLOW_INSECURE_LINK: "true" });
+    expect(missing.key).toBe("directories[0].bindPasswordEnv");
+    const both = await refusal(`${base("ldaps://dc1")}    bindPasswordEnv: CORP_BIND_PASSWORD\n`, {
+      CORP_BIND_PASSWORD: "x",
+    });
+    expect(both.key).toBe("directories[0].bindPasswordFile");
   });
 
   it("refuses an unknown key and a missing directory list", async () => {

@@ -189,18 +189,9 @@ export const agentConfigSchema = z.strictObject({
           } catch {
             return;
           }
-          const secure = parsed.protocol === "https:" || parsed.protocol === "wss:";
-          const plain = parsed.protocol === "http:" || parsed.protocol === "ws:";
-          if (!secure && !plain) {
+          const known = ["https:", "wss:", "http:", "ws:"].includes(parsed.protocol);
+          if (!known)
             issue(ctx, [], "must be an https:// or wss:// URL", "give the server's public https:// URL");
-          } else if (plain && !isLoopback(parsed.hostname)) {
-            issue(
-              ctx,
-              [],
-              "a plain http:// link would carry sealed operations without TLS",
-              "use the https:// URL",
-            );
-          }
         })
         .describe("The Latchkey server the agent dials out to (https://)."),
       caFile: filePath
@@ -213,6 +204,22 @@ export const agentConfigSchema = z.strictObject({
         .describe(
           "Allow a plain ws:// link to a host that is not loopback (tests, labs). Never in production.",
         ),
+    })
+    .superRefine((server, ctx) => {
+      let parsed: URL;
+      try {
+        parsed = new URL(server.url);
+      } catch {
+        return;
+      }
+      const plain = parsed.protocol === "http:" || parsed.protocol === "ws:";
+      if (plain && !isLoopback(parsed.hostname) && !server.allowInsecureLink)
+        issue(
+          ctx,
+          ["url"],
+          "a plain http:// link would carry sealed operations without TLS",
+          "use the https:// URL (or, in a lab only, set server.allowInsecureLink / --allow-insecure-link)",
+        );
     })
     .describe("The Latchkey server."),
   keyFile: filePath

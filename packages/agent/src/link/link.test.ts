@@ -147,6 +147,18 @@ describe("agent link", () => {
     expect(log.lines.some((x) => String(x.obj.error).includes("not trusted"))).toBe(true);
   });
 
+  it("a malformed HTTPS_PROXY fails the dial, not the process", async () => {
+    const s = await server();
+    const id = identity();
+    s.register("agent-1", id.publicX);
+    const l = link(s, "agent-1", id.key, { env: { HTTPS_PROXY: "http://[not a proxy" } });
+    let offline = 0;
+    l.on("offline", () => offline++);
+    l.start();
+    await until("two failed dials", () => offline >= 2);
+    expect(l.state === "waiting" || l.state === "connecting").toBe(true);
+  });
+
   it("backs off with full jitter, capped, from an injected clock and random source", async () => {
     // Nothing listens on the port: every dial is refused at once.
     const probe = createServer();

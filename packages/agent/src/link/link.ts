@@ -221,9 +221,10 @@ export class AgentLink extends EventEmitter<LinkEvents> {
     }
     this.setState("connecting");
     const url = this.opts.url;
-    const agent = proxyAgentFor(url, this.opts.env ?? process.env);
     let ws: WebSocket;
     try {
+      // Inside the try: a malformed HTTPS_PROXY must fail the dial, not the process.
+      const agent = proxyAgentFor(url, this.opts.env ?? process.env);
       ws = new WebSocket(url, {
         ...(agent ? { agent } : {}),
         ...(this.opts.ca ? { ca: [this.opts.ca] } : {}),
