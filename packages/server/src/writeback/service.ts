@@ -142,6 +142,8 @@ export class WritebackService {
   private readonly waiting = new Map<string, Waiter>();
   /** agentId → operations in flight on it (least-loaded routing). */
   private readonly load = new Map<string, number>();
+  /** userId → the password-setting operation (reset, change) still running for them. */
+  private readonly byUser = new Map<string, string>();
   /** Operations still running (also those answered "pending"), so close() can wait for them. */
   private readonly running = new Set<Promise<unknown>>();
   private readonly unsubscribe: (() => void)[];
@@ -184,35 +186,39 @@ export class WritebackService {
     if (user.source_anchor === null || user.directory_id === null || user.kind !== "synced") {
       throw new Error("writeback needs a synced user with an anchor and a directory");
     }
+    const setsPassword = req.kind === "reset" || req.kind === "change";
+    const running = setsPassword ? this.byUser.get(user.id) : undefined;
+    if (running !== undefined) {
+      // The person was told "pending: we will email you the result" and submitted again: the
+      // running operation is the answer (two in flight would race in the directory).
+      return { status: "pending", operationId: running };
+    }
     const opId = newId(this.random);
+    if (setsPassword) this.byUser.set(user.id, opId);
     const now = this.deps.clock.now();
-    await this.deps.db
-      .insertInto("writeback_operations")
-      .values({
-        id: opId,
-        tenant_id: req.tenantId,
-        type: req.kind,
-        user_id: user.id,
-        target_anchor: user.source_anchor,
-        directory_id: user.directory_id,
-        agent_id: null,
-        state: "queued",
-        sealed_payload: null,
-        result_code: null,
-        attempts: 0,
-        created_at: now,
-        updated_at: now,
-        completed_at: null,
-      })
-      .execute();
+    await this.insertRow(opId, req, now).catch((e: unknown) => {
+      if (this.byUser.get(user.id) === opId) this.byUser.delete(user.id);
+      throw e;
+    });
 
     let told = false;
-    const final = this.run(opId, req).then(async (outcome) => {
-      await this.finish(opId, req, outcome, told);
-      return outcome;
-    });
+    const final = this.run(opId, req)
+      .catch((e: unknown) => {
+        // A failure of ours (store, sealing): the person is told clearly, never left waiting.
+        this.log.error({ err: e, operationId: opId }, "writeback operation failed on the server");
+        return this.unknown(opId);
+      })
+      .then(async (outcome) => {
+        await this.finish(opId, req, outcome, told);
+        return outcome;
+      });
     this.running.add(final);
-    void final.finally(() => this.running.delete(final)).catch(() => {});
+    void final
+      .finally(() => {
+        this.running.delete(final);
+        if (this.byUser.get(user.id) === opId) this.byUser.delete(user.id);
+      })
+      .catch(() => {});
 
     const waitMs = req.timeoutMs ?? this.options.pendingAfterMs;
     let timer: NodeJS.Timeout | undefined;
@@ -238,6 +244,29 @@ export class WritebackService {
       details: { operationId: opId, kind: req.kind, waitedMs: waitMs },
     });
     return { status: "pending", operationId: opId };
+  }
+
+  private async insertRow(opId: string, req: WritebackRequest, now: number): Promise<void> {
+    const { user } = req;
+    await this.deps.db
+      .insertInto("writeback_operations")
+      .values({
+        id: opId,
+        tenant_id: req.tenantId,
+        type: req.kind,
+        user_id: user.id,
+        target_anchor: user.source_anchor ?? "",
+        directory_id: user.directory_id,
+        agent_id: null,
+        state: "queued",
+        sealed_payload: null,
+        result_code: null,
+        attempts: 0,
+        created_at: now,
+        updated_at: now,
+        completed_at: null,
+      })
+      .execute();
   }
 
   /** Stops listening and waits for every running operation (pending ones included) to end. */

@@ -269,6 +269,9 @@ describe("writeback through agents", () => {
     const out = await submit(u, "reset", { newPassword: pw("Slate-Finch-Harbor-27") }, 200);
     expect(out.status).toBe("pending");
     expect((await row(out.operationId)).state).toBe("pending_notify");
+    // Submitting again while it runs starts nothing: the running operation is the answer.
+    const again = await submit(u, "reset", { newPassword: pw("Slate-Finch-Harbor-29") }, 200);
+    expect(again).toEqual({ status: "pending", operationId: out.operationId });
     const mail = await readMail({
       to: u.email ?? "",
       since,
@@ -279,6 +282,7 @@ describe("writeback through agents", () => {
     const r = await row(out.operationId);
     expect(r).toMatchObject({ state: "succeeded", sealed_payload: null });
     expect((await s.audit("writeback.pending")).filter((e) => e.target === u.id)).toHaveLength(1);
+    expect(seen.filter((x) => x.request.kind === "reset")).toHaveLength(1);
 
     // The same for a refusal that comes late: the email carries the directory's sentence.
     const a2 = await agent("corp");
