@@ -47,6 +47,13 @@ interface Secrets {
 const seal = (diagnostic: string): OperationOutcome =>
   failure({ code: "SEAL_INVALID", outcome: "refused", diagnostic });
 
+const tooLate = (): OperationOutcome =>
+  failure({
+    code: "DIRECTORY_TIMEOUT",
+    outcome: "failed",
+    diagnostic: "the operation's deadline had passed before the agent started it; nothing was applied",
+  });
+
 export class OperationHandler {
   private readonly cache: ResultCache<OperationOutcome>;
   private readonly clock: Pick<Clock, "now">;
@@ -106,12 +113,7 @@ export class OperationHandler {
   }
 
   private async apply(request: OpRequest): Promise<OperationOutcome> {
-    if (this.clock.now() > request.deadline)
-      return failure({
-        code: "DIRECTORY_TIMEOUT",
-        outcome: "failed",
-        diagnostic: "the operation's deadline had passed before the agent started it; nothing was applied",
-      });
+    if (this.clock.now() > request.deadline) return tooLate();
     const directory = this.opts.directories.get(request.directoryId);
     if (!directory)
       return failure({
@@ -136,6 +138,8 @@ export class OperationHandler {
       await directory.service().catch(() => {});
     }
     return this.limiter(directory).run(async () => {
+      // It may have waited for its turn: the deadline is checked again before anything is written.
+      if (this.clock.now() > request.deadline) return tooLate();
       switch (request.kind) {
         case "reset": {
           const pw = need("newPassword");
