@@ -14,7 +14,7 @@ import type { FastifyInstance } from "fastify";
 import { StoreAudit } from "../../audit/emitter.js";
 import { buildFeatures, type Features } from "../../cli/features.js";
 import type { Runtime } from "../../cli/runtime.js";
-import { loadConfig } from "../../config/load.js";
+import { type LoadedConfig, loadConfig } from "../../config/load.js";
 import { type Clock, systemClock } from "../../core/clock.js";
 import { buildApp } from "../../http/app.js";
 import { createLogger } from "../../logging/logger.js";
@@ -90,6 +90,8 @@ export interface LinkServer {
   tenant: Tenant;
   features: Features;
   link: DirectoryLink;
+  /** The server's secrets (registering TOTP for a test user needs them). */
+  secrets: LoadedConfig["secrets"];
   clock: Clock;
   logLines(): string[];
   /** A one-time enrollment token for the tenant. */
@@ -194,6 +196,7 @@ export async function startLinkServer(opts: LinkServerOptions = {}): Promise<Lin
     tenant,
     features,
     link,
+    secrets: loaded.secrets,
     clock,
     logLines: () => lines,
     async token(t = {}) {
