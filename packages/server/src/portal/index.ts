@@ -252,6 +252,7 @@ export async function createPortal(deps: PortalDeps): Promise<Portal> {
     demoMessages: created.demo ? () => created.demo?.list() ?? [] : null,
     start() {
       worker.start();
+      writeback?.start();
     },
     async close() {
       // Operations still running (pending ones) finish first: their result emails go to the outbox.

@@ -39,15 +39,23 @@ export function outboxPendingNotifier(deps: {
     const name = user.display_name ?? user.given_name ?? user.username;
     const account = user.upn ?? user.username;
     const applied = outcome.status === "applied";
+    const unknown = outcome.status !== "applied" && outcome.code === "OUTCOME_UNKNOWN";
     const sentence = applied
       ? `The new password of your account ${account} is now set. You can sign in with it.`
-      : `The new password of your account ${account} was not set. ${t("en", outcome.messageId)}`;
+      : unknown
+        ? `About the new password of your account ${account}: ${t("en", outcome.messageId)}`
+        : `The new password of your account ${account} was not set. ${t("en", outcome.messageId)}`;
+    const headline = applied
+      ? "your new password is set"
+      : unknown
+        ? "we could not confirm your password change"
+        : "your password was not changed";
     await deps.outbox.enqueue({
       tenantId,
       channel: "email",
       template: WRITEBACK_RESULT_TEMPLATE,
       to: user.email,
-      subject: `${branding.organisationName}: ${applied ? "your new password is set" : "your password was not changed"}`,
+      subject: `${branding.organisationName}: ${headline}`,
       text:
         `Hello ${name},\n\n${sentence}\n\nIf you did not ask for this, contact your helpdesk now: ` +
         `${branding.helpdeskUrl ?? branding.helpdeskText}\n`,

@@ -144,9 +144,12 @@ export class WritebackService {
   private readonly load = new Map<string, number>();
   /** userId → the password-setting operation (reset, change) still running for them. */
   private readonly byUser = new Map<string, string>();
+  /** Ids of the operations this instance runs (the stale-row sweep leaves them alone). */
+  private readonly runningIds = new Set<string>();
   /** Operations still running (also those answered "pending"), so close() can wait for them. */
   private readonly running = new Set<Promise<unknown>>();
   private readonly unsubscribe: (() => void)[];
+  private sweeper: NodeJS.Timeout | undefined;
   /** The agents' raw diagnostics by operation, kept only until the audit record is written. */
   private readonly diagnostics = new Map<string, string>();
 
@@ -202,6 +205,7 @@ export class WritebackService {
     });
 
     let told = false;
+    this.runningIds.add(opId);
     const final = this.run(opId, req)
       .catch((e: unknown) => {
         // A failure of ours (store, sealing): the person is told clearly, never left waiting.
@@ -216,6 +220,7 @@ export class WritebackService {
     void final
       .finally(() => {
         this.running.delete(final);
+        this.runningIds.delete(opId);
         if (this.byUser.get(user.id) === opId) this.byUser.delete(user.id);
       })
       .catch(() => {});
@@ -269,8 +274,87 @@ export class WritebackService {
       .execute();
   }
 
+  /**
+   * Ends the operations an instance that died left unfinished: rows not completed and not touched
+   * for `staleAfterMs` (every attempt touches its row when it starts and when it ends, and an attempt
+   * lasts at most attemptDeadlineMs + answerGraceMs) become `failed OUTCOME_UNKNOWN`, audited, and a
+   * person who was told "pending" gets the email that was promised. Each row is taken by one
+   * conditional update, so two instances sweeping at once end it once. Returns how many it ended.
+   */
+  async recoverStale(
+    staleAfterMs = 2 * (this.options.attemptDeadlineMs + this.options.answerGraceMs),
+  ): Promise<number> {
+    const { db, clock } = this.deps;
+    const now = clock.now();
+    const rows = await db
+      .selectFrom("writeback_operations")
+      .selectAll()
+      .where("completed_at", "is", null)
+      .where("updated_at", "<", now - staleAfterMs)
+      .limit(500)
+      .execute();
+    let ended = 0;
+    for (const row of rows) {
+      if (this.runningIds.has(row.id)) continue;
+      const res = await db
+        .updateTable("writeback_operations")
+        .set({
+          state: "failed",
+          result_code: "OUTCOME_UNKNOWN",
+          sealed_payload: null,
+          updated_at: now,
+          completed_at: now,
+        })
+        .where("id", "=", row.id)
+        .where("completed_at", "is", null)
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) !== 1) continue;
+      ended++;
+      const kind = row.type as OperationKind;
+      const outcome = this.unknown(row.id);
+      await this.deps.audit.emit({
+        tenantId: row.tenant_id,
+        event: "writeback.failed",
+        result: "failure",
+        target: row.user_id,
+        reason: "OUTCOME_UNKNOWN",
+        details: {
+          operationId: row.id,
+          kind,
+          agentId: row.agent_id,
+          resultCode: "OUTCOME_UNKNOWN",
+          recovered: true,
+        },
+      });
+      if (row.state !== "pending_notify") continue;
+      const user = await db.selectFrom("users").selectAll().where("id", "=", row.user_id).executeTakeFirst();
+      if (!user) continue;
+      try {
+        await this.deps.notifyPending({ tenantId: row.tenant_id, user, kind, operationId: row.id, outcome });
+      } catch (e) {
+        this.log.error({ err: e, operationId: row.id }, "could not queue the writeback result email");
+      }
+    }
+    return ended;
+  }
+
+  /** Sweeps stale rows now and then every attemptDeadlineMs + answerGraceMs (until close). */
+  start(): void {
+    if (this.sweeper) return;
+    const sweep = () => {
+      this.recoverStale().catch((e: unknown) =>
+        this.log.warn({ err: e }, "writeback stale-row sweep failed"),
+      );
+    };
+    sweep();
+    this.sweeper = setInterval(sweep, this.options.attemptDeadlineMs + this.options.answerGraceMs);
+    this.sweeper.unref();
+  }
+
   /** Stops listening and waits for every running operation (pending ones included) to end. */
   async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
     await Promise.allSettled([...this.running]);
     for (const u of this.unsubscribe) u();
   }

@@ -470,6 +470,48 @@ describe("writeback through agents", () => {
     await a.link.waitClosed();
   });
 
+  it("an operation a dead instance left pending is ended as unknown and the person is emailed", async () => {
+    const a = await agent("corp");
+    const u = await user(a, "corp");
+    a.link.close();
+    await a.link.waitClosed();
+    const old = Date.now() - 10 * 60_000;
+    await s.store.db
+      .insertInto("writeback_operations")
+      .values({
+        id: "op-left-by-a-dead-instance",
+        tenant_id: s.tenant.id,
+        type: "reset",
+        user_id: u.id,
+        target_anchor: u.source_anchor ?? "",
+        directory_id: "corp",
+        agent_id: a.agentId,
+        state: "pending_notify",
+        sealed_payload: "c2VhbGVk",
+        result_code: null,
+        attempts: 1,
+        created_at: old,
+        updated_at: old,
+        completed_at: null,
+      })
+      .execute();
+    const since = Date.now();
+    expect(await wb.recoverStale()).toBe(1);
+    expect(await wb.recoverStale()).toBe(0);
+    expect(await row("op-left-by-a-dead-instance")).toMatchObject({
+      state: "failed",
+      result_code: "OUTCOME_UNKNOWN",
+      sealed_payload: null,
+    });
+    const mail = await readMail({
+      to: u.email ?? "",
+      since,
+      subject: /could not confirm/,
+      timeoutMs: 10_000,
+    });
+    expect(mail.text).toContain(t("en", "writeback.outcome_unknown"));
+  });
+
   it("the store, the logs and the audit never hold a password used here", async () => {
     expect(PASSWORDS.size).toBeGreaterThan(8);
     const tables = [
