@@ -28,10 +28,12 @@ import {
   Control,
   type Entry,
   EqualityFilter,
+  FilterParser,
 } from "ldapts";
 import type { AgentDirectoryConfig } from "../config/schema.js";
-import { uuidToGuid } from "../directory/ad/mapping.js";
+import { AD_DEFAULT_USER_FILTER, uuidToGuid } from "../directory/ad/mapping.js";
 import { connectDirectory } from "../directory/connect.js";
+import { OPENLDAP_DEFAULT_USER_FILTER } from "../directory/openldap/mapping.js";
 import { OID, type RootDse, readRootDse, strictTlsOptions } from "../directory/rootdse.js";
 import { first } from "../directory/values.js";
 import { PASSWORD_MODIFY_OID, PpolicyControl, passwordModifyValue } from "./ber.js";
@@ -168,14 +170,20 @@ export class DirectoryOperator {
     if (!UUID.test(anchor)) return null;
     const d = this.opts.directory;
     const ad = dse.dialect === "ad";
-    const filter = ad
-      ? new AndFilter({
-          filters: [
-            new EqualityFilter({ attribute: "objectClass", value: "user" }),
-            new EqualityFilter({ attribute: "objectGUID", value: uuidToGuid(anchor) }),
-          ],
-        })
-      : new EqualityFilter({ attribute: "entryUUID", value: anchor.toLowerCase() });
+    // The configured user filter too (as sync reads users): an anchor of anything else (a computer
+    // account, a group) is not a user this agent will touch.
+    const userFilter = FilterParser.parseString(
+      d.userFilter ?? (ad ? AD_DEFAULT_USER_FILTER : OPENLDAP_DEFAULT_USER_FILTER),
+    );
+    // Built as filter objects: ldapts's string parser turns \xx escapes above 0x7f into UTF-8.
+    const filter = new AndFilter({
+      filters: [
+        userFilter,
+        ad
+          ? new EqualityFilter({ attribute: "objectGUID", value: uuidToGuid(anchor) })
+          : new EqualityFilter({ attribute: "entryUUID", value: anchor.toLowerCase() }),
+      ],
+    });
     const attributes = ad
       ? ["lockoutTime", "pwdLastSet", "userAccountControl"]
       : ["pwdAccountLockedTime", "pwdFailureTime", "pwdReset"];

@@ -3,7 +3,7 @@ import { createServer } from "node:net";
 import { expect, it } from "vitest";
 import { createOpenLdapUser, getTestEnv } from "../../../../test-env/env.js";
 import type { AgentLogger } from "../log.js";
-import { openLdapDirectory } from "../testing/directories.js";
+import { adDirectory, openLdapDirectory } from "../testing/directories.js";
 import { agentKeys, anchorOf, sealedRequest } from "../testing/operations.js";
 import { DirectoryOperator } from "./directory.js";
 import { OperationHandler } from "./handler.js";
@@ -97,5 +97,43 @@ it("logs each answer (opId, kind, outcome, code) and never a password", async ()
   expect(lines.length).toBe(3);
   expect(lines[1]).toContain("PASSWORD_TOO_SHORT");
   for (const line of lines) for (const s of secrets) expect(line).not.toContain(s);
+  await handler.close();
+});
+
+it("only users under baseDn that match the user filter: the Administrator (outside OU=People) and a group are NO_SUCH_OBJECT", async () => {
+  const keys = agentKeys();
+  const handler = new OperationHandler({
+    sealingKey: keys.privateKey,
+    directories: new Map([
+      [
+        "corp-ad",
+        new DirectoryOperator({
+          directory: adDirectory(env),
+          password: env.ad.servicePassword,
+          caPem: env.caPem,
+        }),
+      ],
+      [
+        "corp-ol",
+        new DirectoryOperator({
+          // The whole naming context: the groups are under it, but they are not users.
+          directory: openLdapDirectory(env, { baseDn: env.openldap.baseDn }),
+          password: env.openldap.servicePassword,
+          caPem: env.caPem,
+        }),
+      ],
+    ]),
+  });
+  const admin = await anchorOf(env, "ad", env.ad.adminDn);
+  const group = await anchorOf(env, "openldap", env.openldap.scopeGroupDn);
+  for (const [directoryId, anchor] of [
+    ["corp-ad", admin],
+    ["corp-ol", group],
+  ] as const) {
+    const r = await handler.handleOperation(
+      await sealedRequest(keys.publicRaw, { directoryId, kind: "unlock", anchor }),
+    );
+    expect(r).toMatchObject({ outcome: "refused", applied: false, code: "NO_SUCH_OBJECT" });
+  }
   await handler.close();
 });
