@@ -150,6 +150,8 @@ export class WritebackService {
   private readonly running = new Set<Promise<unknown>>();
   private readonly unsubscribe: (() => void)[];
   private sweeper: NodeJS.Timeout | undefined;
+  /** agentId → raw X25519 public key, while its link is up. */
+  private readonly keys = new Map<string, Uint8Array>();
   /** The agents' raw diagnostics by operation, kept only until the audit record is written. */
   private readonly diagnostics = new Map<string, string>();
 
@@ -441,6 +443,25 @@ export class WritebackService {
     };
   }
 
+  /**
+   * The agent's X25519 public key (raw), from the store once per link: a revoked agent's link is
+   * closed at once, and a closed link drops the cached key.
+   */
+  private async publicKey(agentId: string): Promise<Uint8Array | null> {
+    const cached = this.keys.get(agentId);
+    if (cached) return cached;
+    const row = await this.deps.db
+      .selectFrom("agents")
+      .select("x25519_public")
+      .where("id", "=", agentId)
+      .where("revoked_at", "is", null)
+      .executeTakeFirst();
+    if (!row) return null;
+    const key = new Uint8Array(Buffer.from(row.x25519_public, "base64url"));
+    this.keys.set(agentId, key);
+    return key;
+  }
+
   /** Least-loaded online agent serving the directory, not yet tried (freshest heartbeat on a tie). */
   private pick(tenantId: string, directoryId: string, tried: Set<string>): OnlineAgent | null {
     let best: OnlineAgent | null = null;
@@ -471,14 +492,8 @@ export class WritebackService {
   ): Promise<AttemptEnd> {
     const { db, clock } = this.deps;
     const anchor = req.user.source_anchor ?? "";
-    const keyRow = await db
-      .selectFrom("agents")
-      .select("x25519_public")
-      .where("id", "=", agent.agentId)
-      .where("revoked_at", "is", null)
-      .executeTakeFirst();
-    if (!keyRow) return { kind: "lost", sent: false };
-    const publicKey = new Uint8Array(Buffer.from(keyRow.x25519_public, "base64url"));
+    const publicKey = await this.publicKey(agent.agentId);
+    if (!publicKey) return { kind: "lost", sent: false };
     const aad = this.sealing.operationAad({ opId, kind, tenantId: req.tenantId, anchor });
     const sealed = await this.sealing.seal(publicKey, encoder.encode(JSON.stringify(secrets)), aad);
     const now = clock.now();
@@ -510,6 +525,7 @@ export class WritebackService {
       deadline,
     };
     this.load.set(agent.agentId, (this.load.get(agent.agentId) ?? 0) + 1);
+    let end: AttemptEnd | undefined;
     try {
       const answered = new Promise<AttemptEnd>((resolve) => {
         const timer = setTimeout(
@@ -531,18 +547,21 @@ export class WritebackService {
       } else {
         this.log.debug({ operationId: rowId, agentId: agent.agentId, kind, attempt }, "writeback sent");
       }
-      const end = await answered;
+      end = await answered;
       // An attempt that timed out may still run on its agent: treat it as sent and lost.
       return end.kind === "timeout" ? { kind: "lost", sent: true } : end;
     } finally {
       this.waiting.delete(opId);
       this.load.set(agent.agentId, Math.max(0, (this.load.get(agent.agentId) ?? 1) - 1));
-      // The sealed payload lives only while an agent holds it.
-      await db
-        .updateTable("writeback_operations")
-        .set({ sealed_payload: null, updated_at: clock.now() })
-        .where("id", "=", rowId)
-        .execute();
+      // The sealed payload lives only while an agent holds it. An answer is written by finish()
+      // (which clears it in the same update); a lost attempt clears it here.
+      if (end?.kind !== "result") {
+        await db
+          .updateTable("writeback_operations")
+          .set({ sealed_payload: null, updated_at: clock.now() })
+          .where("id", "=", rowId)
+          .execute();
+      }
     }
   }
 
@@ -561,6 +580,7 @@ export class WritebackService {
   }
 
   private onLinkClosed(agentId: string): void {
+    this.keys.delete(agentId);
     for (const w of this.waiting.values()) {
       if (w.agentId === agentId) w.settle({ kind: "lost", sent: true });
     }
