@@ -7,7 +7,9 @@
  * 3. the sealed secrets are opened with the agent's X25519 key and the operation's associated data
  *    (opId, kind, tenant, anchor); any failure is SEAL_INVALID, refused, nothing applied;
  * 4. the directory operator re-resolves the user by anchor and applies it, at most `concurrency`
- *    operations at once per directory (Samba hashes one password at a time: 1; slapd: 4).
+ *    operations at once per directory (AD 2: Samba hashes one password at a time, and a second
+ *    operation only overlaps its search with the other's hashing — measured +16–30 % over 1; slapd 4),
+ *    and operations on one user one after another.
  *
  * Secrets exist only for the call: the opened bytes are zeroed after parsing, the values built from
  * them (UTF-16 and BER buffers) after use; JS strings cannot be zeroed and are simply dropped. Nothing
@@ -34,7 +36,7 @@ export interface OperationHandlerOptions {
   logger?: AgentLogger;
   /** Remembered results: default 10,000 entries for 1 h. */
   cache?: { maxEntries?: number; ttlMs?: number };
-  /** Operations at once per directory, by dialect (default AD 1, OpenLDAP 4). */
+  /** Operations at once per directory, by dialect (default AD 2, OpenLDAP 4). */
   concurrency?: { ad?: number; openldap?: number };
 }
 
@@ -58,6 +60,8 @@ export class OperationHandler {
   private readonly cache: ResultCache<OperationOutcome>;
   private readonly clock: Pick<Clock, "now">;
   private readonly limiters = new Map<string, Limiter>();
+  /** The tail of each user's queue: operations on one user run one after another. */
+  private readonly perUser = new Map<string, Promise<unknown>>();
 
   constructor(private readonly opts: OperationHandlerOptions) {
     this.clock = opts.clock ?? { now: () => Date.now() };
@@ -105,7 +109,7 @@ export class OperationHandler {
     let l = this.limiters.get(d.id);
     if (!l) {
       const c = this.opts.concurrency ?? {};
-      l = new Limiter(d.dialect === "ad" ? (c.ad ?? 1) : (c.openldap ?? 4));
+      l = new Limiter(d.dialect === "ad" ? (c.ad ?? 2) : (c.openldap ?? 4));
       // Fixed once the dialect is known; before that (auto, not yet connected) it is re-decided.
       if (d.dialect !== null) this.limiters.set(d.id, l);
     }
@@ -130,56 +134,80 @@ export class OperationHandler {
         return seal("the sealed payload could not be opened (wrong key or changed associated data)");
       secrets = opened;
     }
-    const need = (k: keyof Secrets): string | null =>
-      typeof secrets[k] === "string" ? (secrets[k] as string) : null;
-
     if (directory.dialect === null) {
       // The dialect (hence the concurrency) is known after the first connection.
       await directory.service().catch(() => {});
     }
-    return this.limiter(directory).run(async () => {
-      // It may have waited for its turn: the deadline is checked again before anything is written.
-      if (this.clock.now() > request.deadline) return tooLate();
-      switch (request.kind) {
-        case "reset": {
-          const pw = need("newPassword");
-          if (pw === null) return seal("the sealed payload has no newPassword");
-          if (pw === "")
-            return failure({
-              code: "PASSWORD_TOO_SHORT",
-              outcome: "refused",
-              diagnostic: "empty new password",
-            });
-          return directory.reset(request.anchor, pw, request.options);
-        }
-        case "change": {
-          const oldPw = need("oldPassword");
-          const newPw = need("newPassword");
-          if (oldPw === null || newPw === null)
-            return seal("the sealed payload lacks oldPassword or newPassword");
-          if (oldPw === "")
-            return failure({
-              code: "OLD_PASSWORD_WRONG",
-              outcome: "refused",
-              diagnostic: "empty old password",
-            });
-          if (newPw === "")
-            return failure({
-              code: "PASSWORD_TOO_SHORT",
-              outcome: "refused",
-              diagnostic: "empty new password",
-            });
-          return directory.change(request.anchor, oldPw, newPw);
-        }
-        case "unlock":
-          return directory.unlock(request.anchor);
-        case "verify-password": {
-          const pw = need("password");
-          if (pw === null) return seal("the sealed payload has no password");
-          return directory.verifyPassword(request.anchor, pw);
-        }
+    return this.oneAtATimePerUser(`${request.directoryId}\u0000${request.anchor.toLowerCase()}`, () =>
+      this.limiter(directory).run(() => this.dispatch(request, directory, secrets)),
+    );
+  }
+
+  /**
+   * Runs `task` after every earlier task for the same user has ended. Two password writes on one entry
+   * at once can fail inside the directory (measured: slapd's ppolicy answered 16 noSuchAttribute to
+   * one of two concurrent resets of a user, as each rewrote pwdHistory), and their order would be a race.
+   */
+  private async oneAtATimePerUser<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const before = this.perUser.get(key) ?? Promise.resolve();
+    const run = before.then(task, task);
+    const tail = run.catch(() => undefined);
+    this.perUser.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.perUser.get(key) === tail) this.perUser.delete(key);
+    }
+  }
+
+  private async dispatch(
+    request: OpRequest,
+    directory: DirectoryOperator,
+    secrets: Secrets,
+  ): Promise<OperationOutcome> {
+    const need = (k: keyof Secrets): string | null =>
+      typeof secrets[k] === "string" ? (secrets[k] as string) : null;
+    // It may have waited for its turn: the deadline is checked again before anything is written.
+    if (this.clock.now() > request.deadline) return tooLate();
+    switch (request.kind) {
+      case "reset": {
+        const pw = need("newPassword");
+        if (pw === null) return seal("the sealed payload has no newPassword");
+        if (pw === "")
+          return failure({
+            code: "PASSWORD_TOO_SHORT",
+            outcome: "refused",
+            diagnostic: "empty new password",
+          });
+        return directory.reset(request.anchor, pw, request.options);
       }
-    });
+      case "change": {
+        const oldPw = need("oldPassword");
+        const newPw = need("newPassword");
+        if (oldPw === null || newPw === null)
+          return seal("the sealed payload lacks oldPassword or newPassword");
+        if (oldPw === "")
+          return failure({
+            code: "OLD_PASSWORD_WRONG",
+            outcome: "refused",
+            diagnostic: "empty old password",
+          });
+        if (newPw === "")
+          return failure({
+            code: "PASSWORD_TOO_SHORT",
+            outcome: "refused",
+            diagnostic: "empty new password",
+          });
+        return directory.change(request.anchor, oldPw, newPw);
+      }
+      case "unlock":
+        return directory.unlock(request.anchor);
+      case "verify-password": {
+        const pw = need("password");
+        if (pw === null) return seal("the sealed payload has no password");
+        return directory.verifyPassword(request.anchor, pw);
+      }
+    }
   }
 
   private async open(request: OpRequest): Promise<Secrets | null> {

@@ -271,3 +271,13 @@ describe("OpenLDAP min age, idempotency and sealing", () => {
     expect(await tryBind(env, "openldap", u.dn, "Never-Applied-Pass-13!")).not.toBe("ok");
   });
 });
+
+it("concurrent operations on one user run one after another: all applied, the last one wins", async () => {
+  const u = await user();
+  const passwords = [1, 2, 3, 4, 5, 6].map((i) => `Queued-${i}-Pass-Zz!`);
+  const results = await Promise.all(
+    passwords.map((p) => op({ kind: "reset", anchor: u.anchor, secrets: { newPassword: p } })),
+  );
+  for (const r of results) expect(r).toMatchObject({ outcome: "applied", applied: true });
+  expect(await tryBind(env, "openldap", u.dn, passwords[5] as string)).toBe("ok");
+});
