@@ -370,12 +370,16 @@ describe("mapDirectoryError: the lab notes' table", () => {
 it("never throws and always gives a known code (property)", () => {
   fc.assert(
     fc.property(
-      fc.anything(),
+      fc.anything({ withNullPrototype: true, withBoxedValues: true, withObjectString: true }),
       fc.constantFrom<ErrorPhase>("service", "user-bind", "operation"),
       fc.option(fc.integer()),
       (error, phase, ppolicyError) => {
         expect(DIRECTORY_ERROR_CODES).toContain(mapDirectoryError({ error, phase, ppolicyError }).code);
       },
     ),
+    { numRuns: 2000 },
   );
+  // The shapes that once threw: no prototype, and a toString that is not a function.
+  expect(mapDirectoryError({ error: Object.create(null), phase: "operation" }).code).toBe("DIRECTORY_ERROR");
+  expect(mapDirectoryError({ error: { toString: 1 }, phase: "operation" }).code).toBe("DIRECTORY_ERROR");
 });

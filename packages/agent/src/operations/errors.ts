@@ -96,13 +96,22 @@ const NETWORK_ERRNOS = new Set([
   "ECONNABORTED",
 ]);
 
+/** String(x), but never throwing (an object whose toString is not a function, or has no prototype). */
+function safeString(x: unknown): string {
+  try {
+    return String(x);
+  } catch {
+    return Object.prototype.toString.call(x);
+  }
+}
+
 /** The diagnostic as one line for the audit log, with the call's secrets blotted out. */
 export function diagnosticOf(e: unknown, secrets: readonly string[] = []): string {
   let text: string;
   if (e instanceof Error) {
     const errno = (e as NodeJS.ErrnoException).code;
     text = typeof errno === "string" && !e.message.includes(errno) ? `${errno}: ${e.message}` : e.message;
-  } else text = String(e);
+  } else text = safeString(e);
   for (const s of secrets) if (s.length >= 3) text = text.split(s).join("***");
   return text.replace(/\s+/g, " ").trim().slice(0, 300);
 }
@@ -144,7 +153,7 @@ export function mapDirectoryError(input: {
   const diagnostic = diagnosticOf(error, input.secrets);
   const done = (code: DirectoryErrorCode): MappedError => ({ code, outcome: outcomeOf(code), diagnostic });
   const ldap = ldapCodeOf(error);
-  const message = error instanceof Error ? error.message : String(error);
+  const message = error instanceof Error ? safeString(error.message) : safeString(error);
 
   if (ldap === null) {
     const errno = (error as NodeJS.ErrnoException | null)?.code;
