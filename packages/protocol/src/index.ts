@@ -3,6 +3,7 @@
  * (with the password operations) the sealing of secrets. No I/O.
  */
 export * from "./directory-errors.js";
+export * from "./directory-transport.js";
 export * from "./messages.js";
 export * from "./sealing.js";
 export * from "./version.js";

@@ -5,6 +5,7 @@
  * StartTLS, always with certificate verification. Passwords come from files, never the YAML.
  */
 import { isIP } from "node:net";
+import { directoryTransportIssues } from "@latchkey/protocol";
 import { z } from "zod";
 
 function issue(ctx: z.RefinementCtx, path: (string | number)[], message: string, fix: string): void {
@@ -149,23 +150,7 @@ export const agentDirectorySchema = z
       ),
   })
   .superRefine((d, ctx) => {
-    const plain = d.url.toLowerCase().startsWith("ldap://");
-    if (plain && !d.startTls) {
-      issue(
-        ctx,
-        ["url"],
-        "plain ldap:// without StartTLS would send passwords in clear",
-        "use ldaps:// or set startTls: true",
-      );
-    }
-    if (!plain && d.startTls) {
-      issue(
-        ctx,
-        ["startTls"],
-        "StartTLS cannot be used on an ldaps:// connection",
-        "remove startTls or use ldap://",
-      );
-    }
+    for (const t of directoryTransportIssues(d.url, d.startTls)) issue(ctx, [t.field], t.problem, t.fix);
     if ((d.bindPasswordFile === undefined) === (d.bindPasswordEnv === undefined)) {
       issue(
         ctx,

@@ -12,6 +12,7 @@
  * schema the docs generator sees; a test checks that none is missing.
  */
 import { isIP } from "node:net";
+import { directoryTransportIssues } from "@latchkey/protocol";
 import { z } from "zod";
 import { tenantSettingsSchema } from "./tenant-settings.js";
 
@@ -266,23 +267,7 @@ const directorySchema = z
       .describe("DNs of groups whose members are administrators."),
   })
   .superRefine((d, ctx) => {
-    const plain = d.url.toLowerCase().startsWith("ldap://");
-    if (plain && !d.startTls) {
-      issue(
-        ctx,
-        ["url"],
-        "plain ldap:// without StartTLS would send passwords in clear",
-        "use ldaps:// or set startTls: true",
-      );
-    }
-    if (!plain && d.startTls) {
-      issue(
-        ctx,
-        ["startTls"],
-        "StartTLS cannot be used on an ldaps:// connection",
-        "remove startTls or use ldap://",
-      );
-    }
+    for (const t of directoryTransportIssues(d.url, d.startTls)) issue(ctx, [t.field], t.problem, t.fix);
   });
 
 const tenantSchema = z
