@@ -470,6 +470,58 @@ describe("writeback through agents", () => {
     await a.link.waitClosed();
   });
 
+  it("the JSON API: a directory refusal answers with the directory's message id; the flow stays at new_password", async () => {
+    const seen: Seen[] = [];
+    const a = await agent("corp");
+    let refused = false;
+    serveOps(a, seen, () => {
+      if (!refused) {
+        refused = true;
+        return { outcome: "refused", code: "PASSWORD_IN_HISTORY" };
+      }
+      return { outcome: "applied" };
+    });
+    const u = await user(a, "corp");
+    await registerEmail(s.store.db, {
+      tenantId: s.tenant.id,
+      userId: u.id,
+      address: u.email ?? "",
+      confirmed: true,
+      clock: s.clock,
+    });
+    const c = new HttpClient(s.baseUrl);
+    type Flow = { flow: { flowId: string; csrf: string; state: string } };
+    const started = JSON.parse((await c.post("/api/v1/reset/flows")).text) as Flow;
+    const id = started.flow.flowId;
+    let csrf = started.flow.csrf;
+    const call = async (path: string, json: unknown) => {
+      const r = await c.post(`/api/v1/reset/flows/${id}${path}`, { json, headers: { "x-csrf-token": csrf } });
+      const body = JSON.parse(r.text) as Flow & { error?: { code: string; messageId: string } };
+      if (body.flow) csrf = body.flow.csrf;
+      return { status: r.status, body };
+    };
+    const challenge = JSON.parse((await c.get("/api/v1/captcha/challenge")).text) as CaptchaChallenge;
+    await call("/identify", { username: u.username, captcha: solveCaptchaChallengeFast(challenge) });
+    const since = Date.now();
+    await call("/challenge", { method: "email" });
+    const mail = await readMail({ to: u.email ?? "", since, subject: "verification code" });
+    const code = /\b(\d{6,8})\b/.exec(mail.text)?.[1] ?? "";
+    expect((await call("/verify", { code })).body.flow.state).toBe("new_password");
+    const p1 = pw("Topaz-Heron-Anvil-31");
+    const refusedAnswer = await call("/password", { password: p1, confirm: p1 });
+    expect(refusedAnswer.status).toBe(502);
+    expect(refusedAnswer.body.error).toEqual({
+      code: "PASSWORD_SET_FAILED",
+      messageId: "directory.password_in_history",
+    });
+    const view = JSON.parse((await c.get(`/api/v1/reset/flows/${id}`)).text) as Flow;
+    expect(view.flow.state).toBe("new_password");
+    const p2 = pw("Topaz-Heron-Anvil-32");
+    expect((await call("/password", { password: p2, confirm: p2 })).body.flow.state).toBe("completed");
+    a.link.close();
+    await a.link.waitClosed();
+  });
+
   it("an operation a dead instance left pending is ended as unknown and the person is emailed", async () => {
     const a = await agent("corp");
     const u = await user(a, "corp");

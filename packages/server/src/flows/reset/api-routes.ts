@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
-import { LatchkeyError } from "../../core/errors.js";
+import { isLatchkeyError, LatchkeyError } from "../../core/errors.js";
 import type { Tenant } from "../../store/schema.js";
 import { challengeBody, identifyBody, passwordBody, passwordCheckBody, verifyBody } from "./api-schemas.js";
 import { type CookieOptions, readBinding, setBinding } from "./binding-cookie.js";
@@ -130,6 +130,18 @@ export async function resetApiRoutes(app: FastifyInstance, opts: ResetRouteOptio
             error: { code: e.code, messageId: e.messageId },
             verdict: e.verdict,
           });
+        }
+        // The directory's refusal (or "pending") by its own message id, so a client can show the
+        // sentence the reset page shows; the flow stays at new_password.
+        if (
+          isLatchkeyError(e) &&
+          e.code === "PASSWORD_SET_FAILED" &&
+          typeof e.context.messageId === "string"
+        ) {
+          return reply
+            .code(e.status)
+            .header("cache-control", "no-store")
+            .send({ error: { code: e.code, messageId: e.context.messageId } });
         }
         throw e;
       }
