@@ -14,9 +14,9 @@ import {
 } from "@latchkey/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { csrfOf, HttpClient, solveCaptchaChallengeFast } from "../../../../e2e/harness/client.js";
-import { getTestEnv, readMail } from "../../../../test-env/env.js";
+import { createTestDatabase, getTestEnv, readMail } from "../../../../test-env/env.js";
 import { type AgentKeys, syncedUser, type TestAgentLink } from "../directory-link/testing/agent-client.js";
-import { type LinkServer, startLinkServer } from "../directory-link/testing/server.js";
+import { type LinkServer, sqliteDatabase, startLinkServer } from "../directory-link/testing/server.js";
 import { t } from "../i18n/index.js";
 import { registerEmail } from "../methods/email-code/index.js";
 import type { User } from "../store/schema.js";
@@ -96,7 +96,7 @@ function pw(p: string): string {
   return p;
 }
 
-describe("writeback through agents", () => {
+describe.each(["sqlite", "postgres"] as const)("writeback through agents (%s)", (engine) => {
   let s: LinkServer;
   let wb: WritebackService;
   const agents: Agent[] = [];
@@ -104,6 +104,7 @@ describe("writeback through agents", () => {
 
   beforeAll(async () => {
     s = await startLinkServer({
+      database: engine === "postgres" ? await createTestDatabase() : sqliteDatabase(),
       smtpPort: getTestEnv().smtp.port,
       outboxPollMs: 50,
       link: { enrollPerMinute: 1000 },
