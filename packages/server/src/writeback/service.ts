@@ -88,6 +88,8 @@ export interface WritebackOptions {
   answerGraceMs: number;
   /** Agents tried at most per operation. Default 3. */
   maxAttempts: number;
+  /** After a lost attempt with no other agent online, how long to wait for one to (re)connect. Default 5 s. */
+  reconnectWaitMs: number;
 }
 
 export const DEFAULT_WRITEBACK_OPTIONS: WritebackOptions = {
@@ -95,6 +97,7 @@ export const DEFAULT_WRITEBACK_OPTIONS: WritebackOptions = {
   attemptDeadlineMs: 60_000,
   answerGraceMs: 30_000,
   maxAttempts: 3,
+  reconnectWaitMs: 5_000,
 };
 
 /** Tells the person the final result of an operation they were told was pending. */
@@ -368,7 +371,10 @@ export class WritebackService {
     /** An attempt was sent to an agent that was then lost: it may have applied. */
     let mayHaveApplied = false;
     for (let attempt = 1; attempt <= this.options.maxAttempts; attempt++) {
-      const agent = this.pick(req.tenantId, req.user.directory_id ?? "", tried);
+      const agent =
+        attempt === 1
+          ? this.pick(req.tenantId, req.user.directory_id ?? "", tried)
+          : await this.pickAfterLoss(req.tenantId, req.user.directory_id ?? "", tried);
       if (!agent) break;
       tried.add(agent.agentId);
       const end = await this.attempt(opId, req, req.kind, req.secrets, agent, attempt);
@@ -460,6 +466,25 @@ export class WritebackService {
     const key = new Uint8Array(Buffer.from(row.x25519_public, "base64url"));
     this.keys.set(agentId, key);
     return key;
+  }
+
+  /**
+   * The agent for a retry: an agent not tried yet if one is online; otherwise one tried before that
+   * is back (a restarted agent, or the same agent on a new link — it remembers results by opId, so
+   * the same operation is answered from memory, never applied twice), waiting up to reconnectWaitMs.
+   */
+  private async pickAfterLoss(
+    tenantId: string,
+    directoryId: string,
+    tried: Set<string>,
+  ): Promise<OnlineAgent | null> {
+    const deadline = Date.now() + this.options.reconnectWaitMs;
+    for (;;) {
+      const agent = this.pick(tenantId, directoryId, tried) ?? this.pick(tenantId, directoryId, new Set());
+      if (agent) return agent;
+      if (Date.now() >= deadline) return null;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** Least-loaded online agent serving the directory, not yet tried (freshest heartbeat on a tie). */

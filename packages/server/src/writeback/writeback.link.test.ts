@@ -108,7 +108,12 @@ describe.each(["sqlite", "postgres"] as const)("writeback through agents (%s)", 
       smtpPort: getTestEnv().smtp.port,
       outboxPollMs: 50,
       link: { enrollPerMinute: 1000 },
-      writeback: { pendingAfterMs: 2_000, attemptDeadlineMs: 5_000, answerGraceMs: 1_000 },
+      writeback: {
+        pendingAfterMs: 2_000,
+        attemptDeadlineMs: 5_000,
+        answerGraceMs: 1_000,
+        reconnectWaitMs: 300,
+      },
       settings: {
         reset: { disclosure: "guided", scope: "all", gates: 1, methods: ["email"] },
         branding: { organisationName: "Contoso" },
@@ -369,6 +374,29 @@ describe.each(["sqlite", "postgres"] as const)("writeback through agents (%s)", 
     serveOps(c, seen, () => "die");
     const out2 = await submit(u, "reset", { newPassword: pw("Indigo-Marten-Ledger-74") });
     expect(out2).toMatchObject({ status: "failed", code: "OUTCOME_UNKNOWN" });
+  });
+
+  it("the only agent drops its link mid-reset and comes back: the retry goes to it on the new link", async () => {
+    const seen: Seen[] = [];
+    const first = await agent("corp");
+    serveOps(first, seen, () => "die");
+    const u = await user(first, "corp");
+    const pending = submit(u, "reset", { newPassword: pw("Ochre-Plover-Signal-66") });
+    await first.link.closed;
+    // The same agent (same identity and keys) reconnects within reconnectWaitMs.
+    const again = await s.connectAgent({
+      agent: { agentId: first.agentId, keys: first.keys },
+      directories: [{ id: "corp", dialect: "openldap", description: "t" }],
+    });
+    const back: Agent = { agentId: first.agentId, keys: first.keys, link: again.link };
+    agents.push(back);
+    serveOps(back, seen, () => ({ outcome: "applied" }));
+    const out = await pending;
+    expect(out.status).toBe("applied");
+    expect(seen.map((x) => x.request.opId)).toEqual([out.operationId, out.operationId]);
+    expect(await row(out.operationId)).toMatchObject({ state: "succeeded", attempts: 2 });
+    back.link.close();
+    await back.link.waitClosed();
   });
 
   it("an agent killed mid-change: the replay's OLD_PASSWORD_WRONG is checked with verify-password", async () => {
