@@ -24,7 +24,7 @@ import type { Clock } from "../core/clock.js";
 import { cryptoRandom, newId, type Random } from "../core/random.js";
 import type { AgentRegistry, OnlineAgent } from "../directory-link/registry.js";
 import type { Logger } from "../logging/logger.js";
-import type { Database, User } from "../store/schema.js";
+import type { Database, User, WritebackOperationsTable } from "../store/schema.js";
 
 /** The sealing functions of @latchkey/protocol (sealing.ts), passed in. */
 export interface Sealing {
@@ -147,6 +147,8 @@ export class WritebackService {
   private readonly load = new Map<string, number>();
   /** userId → the password-setting operation (reset, change) still running for them. */
   private readonly byUser = new Map<string, string>();
+  /** Operations whose row exists (written by their first attempt). */
+  private readonly rowsWritten = new Set<string>();
   /** Ids of the operations this instance runs (the stale-row sweep leaves them alone). */
   private readonly runningIds = new Set<string>();
   /** Operations still running (also those answered "pending"), so close() can wait for them. */
@@ -203,11 +205,8 @@ export class WritebackService {
     }
     const opId = newId(this.random);
     if (setsPassword) this.byUser.set(user.id, opId);
-    const now = this.deps.clock.now();
-    await this.insertRow(opId, req, now).catch((e: unknown) => {
-      if (this.byUser.get(user.id) === opId) this.byUser.delete(user.id);
-      throw e;
-    });
+    // The row is written with the first attempt (one write fewer on the way to the directory), or by
+    // finish() when no agent was ever picked.
 
     let told = false;
     this.runningIds.add(opId);
@@ -226,6 +225,7 @@ export class WritebackService {
       .finally(() => {
         this.running.delete(final);
         this.runningIds.delete(opId);
+        this.rowsWritten.delete(opId);
         if (this.byUser.get(user.id) === opId) this.byUser.delete(user.id);
       })
       .catch(() => {});
@@ -256,7 +256,17 @@ export class WritebackService {
     return { status: "pending", operationId: opId };
   }
 
-  private async insertRow(opId: string, req: WritebackRequest, now: number): Promise<void> {
+  private async insertRow(
+    opId: string,
+    req: WritebackRequest,
+    now: number,
+    fields: Partial<
+      Pick<
+        WritebackOperationsTable,
+        "agent_id" | "state" | "sealed_payload" | "attempts" | "result_code" | "completed_at"
+      >
+    >,
+  ): Promise<void> {
     const { user } = req;
     await this.deps.db
       .insertInto("writeback_operations")
@@ -275,8 +285,10 @@ export class WritebackService {
         created_at: now,
         updated_at: now,
         completed_at: null,
+        ...fields,
       })
       .execute();
+    this.rowsWritten.add(opId);
   }
 
   /**
@@ -522,17 +534,26 @@ export class WritebackService {
     const aad = this.sealing.operationAad({ opId, kind, tenantId: req.tenantId, anchor });
     const sealed = await this.sealing.seal(publicKey, encoder.encode(JSON.stringify(secrets)), aad);
     const now = clock.now();
-    await db
-      .updateTable("writeback_operations")
-      .set((eb) => ({
+    if (!this.rowsWritten.has(rowId)) {
+      await this.insertRow(rowId, req, now, {
         agent_id: agent.agentId,
         state: "claimed",
         sealed_payload: sealed,
-        attempts: eb("attempts", "+", 1),
-        updated_at: now,
-      }))
-      .where("id", "=", rowId)
-      .execute();
+        attempts: 1,
+      });
+    } else {
+      await db
+        .updateTable("writeback_operations")
+        .set((eb) => ({
+          agent_id: agent.agentId,
+          state: "claimed",
+          sealed_payload: sealed,
+          attempts: eb("attempts", "+", 1),
+          updated_at: now,
+        }))
+        .where("id", "=", rowId)
+        .execute();
+    }
 
     const deadline = now + this.options.attemptDeadlineMs;
     const message: OpRequest = {
@@ -620,17 +641,17 @@ export class WritebackService {
   ): Promise<void> {
     const now = this.deps.clock.now();
     const code = outcome.status === "applied" ? null : outcome.code;
-    await this.deps.db
-      .updateTable("writeback_operations")
-      .set({
-        state: outcome.status === "applied" ? "succeeded" : "failed",
-        result_code: code,
-        sealed_payload: null,
-        updated_at: now,
-        completed_at: now,
-      })
-      .where("id", "=", opId)
-      .execute();
+    const state = outcome.status === "applied" ? "succeeded" : "failed";
+    if (!this.rowsWritten.has(opId)) {
+      // No attempt was ever made (no agent online): the row records the failure.
+      await this.insertRow(opId, req, now, { state, result_code: code, completed_at: now });
+    } else {
+      await this.deps.db
+        .updateTable("writeback_operations")
+        .set({ state, result_code: code, sealed_payload: null, updated_at: now, completed_at: now })
+        .where("id", "=", opId)
+        .execute();
+    }
     await this.deps.audit.emit({
       tenantId: req.tenantId,
       event: `writeback.${outcome.status}`,
