@@ -1,22 +1,9 @@
-/**
- * Issue 4 end to end: the real `latchkey-agent` program (built, as a child process) against the real
- * Latchkey server (buildApp + the directory-link plugin exactly as `serve` composes them, through
- * packages/server's startLinkServer) and the real Samba AD DC and slapd.
- *
- * Per dialect: a token made like `latchkey admin agent-token --directory <id>` does, `latchkey-agent
- * enroll`, `latchkey-agent run`; the full sync fills the server's users table (scope, admin, flags,
- * contacts); then users created, modified, disabled, locked and deleted in the directory show up in
- * the users table within a deadline of the next incremental pass; the server restarts (close 1012,
- * a new instance on the same store behind the same address, as behind a load balancer) and the agent
- * reconnects by itself and keeps syncing; finally the server revokes it and it exits with status 4.
- */
-import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Attribute, Change, Client } from "ldapts";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   type LinkServer,
   type SharedStore,
@@ -31,36 +18,15 @@ import {
   getTestEnv,
   strictTls,
 } from "../test-env/env.js";
+import { agentProcessHooks, agentSpawner, until } from "./harness/agent-process.js";
 
-const MAIN = resolve(import.meta.dirname, "../packages/agent/dist/cli/main.js");
 const env = getTestEnv();
 const INTERVAL_S = 5;
 /** The issue's bar: a change is in Latchkey within 5 s of the next incremental pass. */
 const DEADLINE_MS = (INTERVAL_S + 5) * 1000 + 5000;
 
-beforeAll(() => {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run 'npm run build' before this test`);
-});
-
-const cleanup: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-});
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined | null | false>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    last = await check();
-    if (last) return last as T;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const cleanup = agentProcessHooks();
+const spawnAgent = agentSpawner(cleanup);
 
 /** A TCP forwarder with a fixed address: the agent's "load balancer" in front of whichever instance runs. */
 async function forwarder(): Promise<{ port: number; target: { port: number }; close(): Promise<void> }> {
@@ -93,25 +59,6 @@ async function forwarder(): Promise<{ port: number; target: { port: number }; cl
 }
 
 const portOf = (s: LinkServer) => Number(new URL(s.baseUrl).port);
-
-function spawnAgent(cwd: string, args: string[]) {
-  const child: ChildProcess = spawn(process.execPath, [MAIN, ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" },
-  });
-  const out = { stdout: "", stderr: "" };
-  child.stdout?.on("data", (b: Buffer) => {
-    out.stdout += b.toString("utf8");
-  });
-  child.stderr?.on("data", (b: Buffer) => {
-    out.stderr += b.toString("utf8");
-  });
-  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-  cleanup.push(() => {
-    if (child.exitCode === null) child.kill("SIGKILL");
-  });
-  return { child, out, exited };
-}
 
 interface Dialect {
   name: "ad" | "openldap";

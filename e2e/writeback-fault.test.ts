@@ -1,68 +1,21 @@
-/**
- * Fault test: two real `latchkey-agent` programs serving the same slapd; resets run through the
- * server's WritebackService while one agent is killed with SIGKILL part-way. Afterwards every reset
- * is either applied exactly once or reported failed — none lost (every submit answered), none
- * applied twice: checked in the directory through binds and pwdHistory (the agent's service account
- * is history-checked by ppolicy, so each applied reset adds exactly one pwdHistory value).
- */
-import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Client } from "ldapts";
-import { afterEach, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { tryBind } from "../packages/agent/src/testing/operations.js";
 import { type LinkServer, startLinkServer } from "../packages/server/src/directory-link/testing/server.js";
 import type { User } from "../packages/server/src/store/schema.js";
 import type { WritebackOutcome } from "../packages/server/src/writeback/service.js";
 import { type CreatedUser, createOpenLdapUser, getTestEnv } from "../test-env/env.js";
+import { agentProcessHooks, agentSpawner, until } from "./harness/agent-process.js";
 
-const MAIN = resolve(import.meta.dirname, "../packages/agent/dist/cli/main.js");
 const env = getTestEnv();
 const N = Number(process.env.WRITEBACK_FAULT_N ?? 200);
 const CONCURRENCY = 8;
 
-beforeAll(() => {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run 'npm run build' before this test`);
-});
-
-const cleanup: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-});
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined | null | false>,
-  ms: number,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function spawnAgent(cwd: string, args: string[]) {
-  const child: ChildProcess = spawn(process.execPath, [MAIN, ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" },
-  });
-  const out = { stdout: "", stderr: "" };
-  child.stdout?.on("data", (b: Buffer) => {
-    out.stdout += b.toString("utf8");
-  });
-  child.stderr?.on("data", (b: Buffer) => {
-    out.stderr += b.toString("utf8");
-  });
-  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-  cleanup.push(() => {
-    if (child.exitCode === null) child.kill("SIGKILL");
-  });
-  return { child, out, exited };
-}
+const cleanup = agentProcessHooks();
+const spawnAgent = agentSpawner(cleanup);
 
 async function startAgent(server: LinkServer, name: string) {
   const dir = mkdtempSync(join(tmpdir(), `latchkey-e2e-fault-${name}-`));

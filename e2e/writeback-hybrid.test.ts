@@ -1,16 +1,8 @@
-/**
- * The hybrid reset end to end: the real `latchkey-agent` program (built, as a child process) enrolled
- * against the real Latchkey server (startLinkServer: buildApp + portal + directory link as `serve`
- * composes them), syncing the real slapd / Samba AD DC; a synced user resets through the reset pages
- * with two gates — an email code read from the SMTP sink, then a TOTP registered for them — and
- * afterwards binds to the directory with the new password while the old one fails.
- */
-import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Secret, TOTP } from "otpauth";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { tryBind } from "../packages/agent/src/testing/operations.js";
 import { startLinkServer } from "../packages/server/src/directory-link/testing/server.js";
 import { t } from "../packages/server/src/i18n/index.js";
@@ -20,52 +12,13 @@ import type { User } from "../packages/server/src/store/schema.js";
 import type { CaptchaChallenge } from "../packages/server/src/web/altcha.js";
 import { CAPTCHA_FIELD } from "../packages/server/src/web/components.js";
 import { type CreatedUser, createAdUser, createOpenLdapUser, getTestEnv, readMail } from "../test-env/env.js";
+import { agentProcessHooks, agentSpawner, until } from "./harness/agent-process.js";
 import { csrfOf, HttpClient, solveCaptchaChallengeFast } from "./harness/client.js";
 
-const MAIN = resolve(import.meta.dirname, "../packages/agent/dist/cli/main.js");
 const env = getTestEnv();
 
-beforeAll(() => {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run 'npm run build' before this test`);
-});
-
-const cleanup: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-});
-
-async function until<T>(
-  what: string,
-  check: () => Promise<T | undefined | null | false>,
-  ms: number,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function spawnAgent(cwd: string, args: string[]) {
-  const child: ChildProcess = spawn(process.execPath, [MAIN, ...args], {
-    cwd,
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp" },
-  });
-  const out = { stdout: "", stderr: "" };
-  child.stdout?.on("data", (b: Buffer) => {
-    out.stdout += b.toString("utf8");
-  });
-  child.stderr?.on("data", (b: Buffer) => {
-    out.stderr += b.toString("utf8");
-  });
-  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
-  cleanup.push(() => {
-    if (child.exitCode === null) child.kill("SIGKILL");
-  });
-  return { child, out, exited };
-}
+const cleanup = agentProcessHooks();
+const spawnAgent = agentSpawner(cleanup);
 
 interface Dialect {
   name: "ad" | "openldap";
