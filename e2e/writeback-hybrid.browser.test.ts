@@ -3,33 +3,19 @@
  * password through the real pages (email code read from the SMTP sink, then TOTP from an authenticator
  * computing it from the registered secret), with the real `latchkey-agent` program enrolled and syncing;
  * afterwards the new password binds over LDAPS with strict TLS and the old one fails. The setup is
- * e2e/writeback-hybrid.test.ts's (copied, since importing a test file would run its tests too). axe
- * runs on every page the reset passes through.
+ * e2e/harness/hybrid.ts (shared with e2e/writeback-hybrid.test.ts). axe runs on every page the reset
+ * passes through.
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Client, InvalidCredentialsError } from "ldapts";
 import { Secret, TOTP } from "otpauth";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLinkServer } from "../packages/server/src/directory-link/testing/server.js";
 import { translator } from "../packages/server/src/i18n/index.js";
-import { registerEmail } from "../packages/server/src/methods/email-code/index.js";
-import { generateTotpSecret, registerTotp } from "../packages/server/src/methods/totp/index.js";
-import type { User } from "../packages/server/src/store/schema.js";
-import {
-  type CreatedUser,
-  createAdUser,
-  createOpenLdapUser,
-  getTestEnv,
-  readMail,
-  strictTls,
-} from "../test-env/env.js";
-import { agentProcessHooks, agentSpawner, until } from "./harness/agent-process.js";
+import { readMail, strictTls } from "../test-env/env.js";
+import { agentProcessHooks, agentSpawner } from "./harness/agent-process.js";
+import { hybridDialects, startHybrid } from "./harness/hybrid.js";
 import { checkA11y, formatViolations, launchBrowser } from "./helpers/index.js";
 
-const env = getTestEnv();
 const t = translator("en");
 
 const cleanup = agentProcessHooks();
@@ -43,47 +29,7 @@ afterAll(async () => {
   await browser?.close();
 });
 
-interface Dialect {
-  name: "ad" | "openldap";
-  id: string;
-  yaml: string[];
-  password: string;
-  /** Where to bind as the person: LDAPS (ldaps://), checked with strictTls(). */
-  ldapsUrl: string;
-  create(): Promise<CreatedUser>;
-}
-
-const dialects: Dialect[] = [
-  {
-    name: "openldap",
-    id: "corp-ol",
-    yaml: [
-      `    url: ${env.openldap.url}`,
-      "    startTls: true",
-      `    bindDn: ${JSON.stringify(env.openldap.serviceDn)}`,
-      `    baseDn: ${JSON.stringify(env.openldap.usersDn)}`,
-      "    scopeGroups:",
-      `      - ${JSON.stringify(env.openldap.scopeGroupDn)}`,
-    ],
-    password: env.openldap.servicePassword,
-    ldapsUrl: env.openldap.ldapsUrl,
-    create: () => createOpenLdapUser(),
-  },
-  {
-    name: "ad",
-    id: "corp-ad",
-    yaml: [
-      `    url: ${env.ad.url}`,
-      `    bindDn: ${JSON.stringify(env.ad.serviceDn)}`,
-      `    baseDn: ${JSON.stringify(env.ad.usersDn)}`,
-      "    scopeGroups:",
-      `      - ${JSON.stringify(env.ad.scopeGroupDn)}`,
-    ],
-    password: env.ad.servicePassword,
-    ldapsUrl: env.ad.url,
-    create: () => createAdUser(),
-  },
-];
+const dialects = hybridDialects();
 
 /** "ok" when `dn` binds with `password` over LDAPS (strict TLS), "invalid credentials" when the directory refuses the password, otherwise the error. */
 async function ldapsBind(url: string, dn: string, password: string): Promise<string> {
@@ -118,88 +64,7 @@ async function accessible(page: Page, what: string): Promise<void> {
 
 describe.each(dialects)("hybrid reset in Chromium through the real agent, $name", (d) => {
   it("a synced user resets with email code + TOTP; the new password binds over LDAPS, the old one fails", async () => {
-    const server = await startLinkServer({
-      directories: [d.id],
-      smtpPort: env.smtp.port,
-      outboxPollMs: 50,
-      settings: {
-        reset: { disclosure: "guided", scope: "all", gates: 2, methods: ["email", "totp"] },
-        throttles: { perIpPerMinute: 1000 },
-      },
-    });
-    cleanup.push(() => server.close());
-    const person = await d.create();
-    cleanup.push(() => person.remove().catch(() => {}));
-
-    const dir = mkdtempSync(join(tmpdir(), "latchkey-e2e-writeback-browser-"));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(join(dir, "bind.pw"), d.password);
-    chmodSync(join(dir, "bind.pw"), 0o600);
-    writeFileSync(
-      join(dir, "latchkey-agent.yaml"),
-      [
-        "server:",
-        `  url: ${server.baseUrl}`,
-        "keyFile: agent.key",
-        "sync:",
-        "  intervalSeconds: 30",
-        "directories:",
-        `  - id: ${d.id}`,
-        `    caFile: ${env.caFile}`,
-        "    bindPasswordFile: bind.pw",
-        ...d.yaml,
-        "",
-      ].join("\n"),
-    );
-    const token = await server.token({ directoryId: d.id });
-    const enrolled = spawnAgent(dir, [
-      "enroll",
-      "--server",
-      server.baseUrl,
-      "--token",
-      token,
-      "--name",
-      "e2e",
-    ]);
-    expect(await enrolled.exited, enrolled.out.stderr).toBe(0);
-    const agent = spawnAgent(dir, ["run"]);
-
-    const user = await until<User>(
-      "the person synced",
-      async () =>
-        server.store.db
-          .selectFrom("users")
-          .selectAll()
-          .where("username", "=", person.username.toLowerCase())
-          .where("directory_id", "=", d.id)
-          .executeTakeFirst(),
-      30_000,
-    ).catch((e: Error) => {
-      throw new Error(
-        `${e.message}\nagent stderr: ${agent.out.stderr}\nagent log: ${agent.out.stdout.slice(-3000)}`,
-      );
-    });
-    await until("the agent online", async () => server.features.portal.writeback?.canServe(user), 10_000);
-
-    // The person confirmed their directory email and registered an authenticator app.
-    const address = user.email ?? "";
-    expect(address).not.toBe("");
-    await registerEmail(server.store.db, {
-      tenantId: server.tenant.id,
-      userId: user.id,
-      address,
-      confirmed: true,
-      clock: server.clock,
-    });
-    const totpSecret = generateTotpSecret();
-    await registerTotp(server.store.db, server.secrets, {
-      tenantId: server.tenant.id,
-      userId: user.id,
-      issuer: "Link Test",
-      accountName: person.username,
-      secretBase32: totpSecret,
-      confirmed: true,
-    });
+    const { server, person, user, totpSecret, agent } = await startHybrid(d, cleanup, spawnAgent);
 
     const context = await browser.newContext({ locale: "en-GB", viewport: { width: 1280, height: 800 } });
     cleanup.push(() => context.close());
@@ -224,7 +89,7 @@ describe.each(dialects)("hybrid reset in Chromium through the real agent, $name"
     await press(page, t("reset.choose.submit"));
     expect(await heading(page)).toBe(t("reset.code.title"));
     await accessible(page, "code entry (email)");
-    const mail = await readMail({ to: address, since, subject: "verification code" });
+    const mail = await readMail({ to: user.email ?? "", since, subject: "verification code" });
     const code = /\b(\d{6,8})\b/.exec(mail.text)?.[1];
     if (!code) throw new Error(`no code in: ${mail.text}`);
     await page.getByLabel(t("reset.code.label"), { exact: true }).fill(code);

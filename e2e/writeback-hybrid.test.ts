@@ -1,145 +1,24 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Secret, TOTP } from "otpauth";
 import { describe, expect, it } from "vitest";
 import { tryBind } from "../packages/agent/src/testing/operations.js";
-import { startLinkServer } from "../packages/server/src/directory-link/testing/server.js";
 import { t } from "../packages/server/src/i18n/index.js";
-import { registerEmail } from "../packages/server/src/methods/email-code/index.js";
-import { generateTotpSecret, registerTotp } from "../packages/server/src/methods/totp/index.js";
-import type { User } from "../packages/server/src/store/schema.js";
 import type { CaptchaChallenge } from "../packages/server/src/web/altcha.js";
 import { CAPTCHA_FIELD } from "../packages/server/src/web/components.js";
-import { type CreatedUser, createAdUser, createOpenLdapUser, getTestEnv, readMail } from "../test-env/env.js";
-import { agentProcessHooks, agentSpawner, until } from "./harness/agent-process.js";
+import { getTestEnv, readMail } from "../test-env/env.js";
+import { agentProcessHooks, agentSpawner } from "./harness/agent-process.js";
 import { csrfOf, HttpClient, solveCaptchaChallengeFast } from "./harness/client.js";
+import { hybridDialects, startHybrid } from "./harness/hybrid.js";
 
 const env = getTestEnv();
 
 const cleanup = agentProcessHooks();
 const spawnAgent = agentSpawner(cleanup);
 
-interface Dialect {
-  name: "ad" | "openldap";
-  id: string;
-  yaml: string[];
-  password: string;
-  create(): Promise<CreatedUser>;
-}
-
-const dialects: Dialect[] = [
-  {
-    name: "openldap",
-    id: "corp-ol",
-    yaml: [
-      `    url: ${env.openldap.url}`,
-      "    startTls: true",
-      `    bindDn: ${JSON.stringify(env.openldap.serviceDn)}`,
-      `    baseDn: ${JSON.stringify(env.openldap.usersDn)}`,
-      "    scopeGroups:",
-      `      - ${JSON.stringify(env.openldap.scopeGroupDn)}`,
-    ],
-    password: env.openldap.servicePassword,
-    create: () => createOpenLdapUser(),
-  },
-  {
-    name: "ad",
-    id: "corp-ad",
-    yaml: [
-      `    url: ${env.ad.url}`,
-      `    bindDn: ${JSON.stringify(env.ad.serviceDn)}`,
-      `    baseDn: ${JSON.stringify(env.ad.usersDn)}`,
-      "    scopeGroups:",
-      `      - ${JSON.stringify(env.ad.scopeGroupDn)}`,
-    ],
-    password: env.ad.servicePassword,
-    create: () => createAdUser(),
-  },
-];
+const dialects = hybridDialects();
 
 describe.each(dialects)("hybrid reset through the real agent, $name", (d) => {
   it("a synced user resets with email code + TOTP; the new password binds, the old one fails", async () => {
-    const server = await startLinkServer({
-      directories: [d.id],
-      smtpPort: env.smtp.port,
-      outboxPollMs: 50,
-      settings: {
-        reset: { disclosure: "guided", scope: "all", gates: 2, methods: ["email", "totp"] },
-        throttles: { perIpPerMinute: 1000 },
-      },
-    });
-    cleanup.push(() => server.close());
-    const person = await d.create();
-    cleanup.push(() => person.remove().catch(() => {}));
-
-    const dir = mkdtempSync(join(tmpdir(), "latchkey-e2e-writeback-"));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(join(dir, "bind.pw"), d.password);
-    chmodSync(join(dir, "bind.pw"), 0o600);
-    writeFileSync(
-      join(dir, "latchkey-agent.yaml"),
-      [
-        "server:",
-        `  url: ${server.baseUrl}`,
-        "keyFile: agent.key",
-        "sync:",
-        "  intervalSeconds: 30",
-        "directories:",
-        `  - id: ${d.id}`,
-        `    caFile: ${env.caFile}`,
-        "    bindPasswordFile: bind.pw",
-        ...d.yaml,
-        "",
-      ].join("\n"),
-    );
-    const token = await server.token({ directoryId: d.id });
-    const enrolled = spawnAgent(dir, [
-      "enroll",
-      "--server",
-      server.baseUrl,
-      "--token",
-      token,
-      "--name",
-      "e2e",
-    ]);
-    expect(await enrolled.exited, enrolled.out.stderr).toBe(0);
-    const agent = spawnAgent(dir, ["run"]);
-
-    const user = await until<User>(
-      "the person synced",
-      async () =>
-        server.store.db
-          .selectFrom("users")
-          .selectAll()
-          .where("username", "=", person.username.toLowerCase())
-          .where("directory_id", "=", d.id)
-          .executeTakeFirst(),
-      30_000,
-    ).catch((e: Error) => {
-      throw new Error(
-        `${e.message}\nagent stderr: ${agent.out.stderr}\nagent log: ${agent.out.stdout.slice(-3000)}`,
-      );
-    });
-    await until("the agent online", async () => server.features.portal.writeback?.canServe(user), 10_000);
-
-    // The person confirmed their directory email and registered an authenticator app.
-    await registerEmail(server.store.db, {
-      tenantId: server.tenant.id,
-      userId: user.id,
-      address: user.email ?? "",
-      confirmed: true,
-      clock: server.clock,
-    });
-    const totpSecret = generateTotpSecret();
-    await registerTotp(server.store.db, server.secrets, {
-      tenantId: server.tenant.id,
-      userId: user.id,
-      issuer: "Link Test",
-      accountName: person.username,
-      secretBase32: totpSecret,
-      confirmed: true,
-    });
+    const { server, person, user, totpSecret, agent } = await startHybrid(d, cleanup, spawnAgent);
 
     const c = new HttpClient(server.baseUrl);
     const first = await c.get("/reset");
