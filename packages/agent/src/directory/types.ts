@@ -104,3 +104,23 @@ export interface AttributeMap {
   mobile: string;
   telephoneNumber: string;
 }
+
+/** The outcome of mapping one directory entry: a user, or why the entry was skipped. */
+export type MapResult = { ok: true; user: DirectoryUser } | { ok: false; dn: string; reason: string };
+
+/** The attributes to request for users: a dialect's own (anchor, cursor, state) plus the mapped ones. */
+export function userAttributes(dialectAttributes: readonly string[], map: AttributeMap): string[] {
+  const names = new Set<string>([
+    ...dialectAttributes,
+    map.username,
+    map.displayName,
+    map.givenName,
+    map.surname,
+    map.mail,
+    map.mobile,
+    map.telephoneNumber,
+  ]);
+  if (map.upn) names.add(map.upn);
+  if (map.displayNameFallback) names.add(map.displayNameFallback);
+  return [...names];
+}

@@ -12,7 +12,10 @@
  *   never, as does DONT_EXPIRE_PASSWD (0x10000) in userAccountControl.
  */
 import type { Entry } from "ldapts";
-import type { AttributeMap, DirectoryUser } from "../types.js";
+import { type AttributeMap, type MapResult, userAttributes } from "../types.js";
+
+export type { MapResult };
+
 import { first, firstBigInt, firstBuffer, firstInt } from "../values.js";
 
 export const UAC_ACCOUNTDISABLE = 0x2;
@@ -70,28 +73,19 @@ export function usnMark(usn: bigint | string): string {
 
 /** Attributes to request for users. */
 export function adUserAttributes(map: AttributeMap): string[] {
-  const names = new Set<string>([
-    "objectGUID",
-    "uSNChanged",
-    "userAccountControl",
-    "msDS-User-Account-Control-Computed",
-    "lockoutTime",
-    "pwdLastSet",
-    "msDS-UserPasswordExpiryTimeComputed",
-    map.username,
-    map.displayName,
-    map.givenName,
-    map.surname,
-    map.mail,
-    map.mobile,
-    map.telephoneNumber,
-  ]);
-  if (map.upn) names.add(map.upn);
-  if (map.displayNameFallback) names.add(map.displayNameFallback);
-  return [...names];
+  return userAttributes(
+    [
+      "objectGUID",
+      "uSNChanged",
+      "userAccountControl",
+      "msDS-User-Account-Control-Computed",
+      "lockoutTime",
+      "pwdLastSet",
+      "msDS-UserPasswordExpiryTimeComputed",
+    ],
+    map,
+  );
 }
-
-export type MapResult = { ok: true; user: DirectoryUser } | { ok: false; dn: string; reason: string };
 
 export function mapAdEntry(entry: Entry, map: AttributeMap): MapResult {
   const dn = entry.dn;

@@ -16,7 +16,10 @@
  */
 import type { Entry } from "ldapts";
 import { normalizeDn } from "../dn.js";
-import type { AttributeMap, DirectoryUser } from "../types.js";
+import { type AttributeMap, type MapResult, userAttributes } from "../types.js";
+
+export type { MapResult };
+
 import { first } from "../values.js";
 
 export const ADMIN_LOCK_TIME = "000001010000Z";
@@ -65,27 +68,18 @@ export function msToGeneralizedTime(ms: number): string {
 }
 
 export function openLdapUserAttributes(map: AttributeMap): string[] {
-  const names = new Set<string>([
-    "entryUUID",
-    "entryCSN",
-    "modifyTimestamp",
-    "pwdAccountLockedTime",
-    "pwdChangedTime",
-    "pwdPolicySubentry",
-    map.username,
-    map.displayName,
-    map.givenName,
-    map.surname,
-    map.mail,
-    map.mobile,
-    map.telephoneNumber,
-  ]);
-  if (map.upn) names.add(map.upn);
-  if (map.displayNameFallback) names.add(map.displayNameFallback);
-  return [...names];
+  return userAttributes(
+    [
+      "entryUUID",
+      "entryCSN",
+      "modifyTimestamp",
+      "pwdAccountLockedTime",
+      "pwdChangedTime",
+      "pwdPolicySubentry",
+    ],
+    map,
+  );
 }
-
-export type MapResult = { ok: true; user: DirectoryUser } | { ok: false; dn: string; reason: string };
 
 /** `maxAgeSeconds(policyDn)` returns the policy's pwdMaxAge (0 or null: never expires). */
 export function mapOpenLdapEntry(
