@@ -42,6 +42,9 @@ need ldap-utils ldapsearch
 need chromium /usr/bin/chromium
 need openssl openssl
 need faketime faketime
+# The explainer's slide deck is checked by converting it to PDF (LibreOffice) and reading it back (pdftotext).
+need libreoffice-impress soffice /usr/lib/libreoffice/program/simpress.bin
+need poppler-utils pdftotext pdfinfo
 
 pg_answers() {
   if command -v pg_isready >/dev/null 2>&1; then
