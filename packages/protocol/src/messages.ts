@@ -85,6 +85,18 @@ export const opRequestMessage = z.object({
   deadline: z.number().int(),
 });
 
+const ms = z.number().min(0).max(86_400_000);
+/** The agent's measured durations for one operation (op.result `timings`). */
+export const opTimingsSchema = z.object({
+  /** Opening the sealed secrets (0 for unlock, which has none). */
+  openMs: ms,
+  /** Resolving the anchor to the user's entry (0 when the DN came from the agent's cache). */
+  lookupMs: ms,
+  /** The directory write (or bind) and its follow-up writes. */
+  directoryMs: ms,
+});
+export type OpTimings = z.infer<typeof opTimingsSchema>;
+
 /** Agent → server: what happened. `applied` tells whether the directory's state changed. */
 export const opResultMessage = z.object({
   ...envelope,
@@ -97,6 +109,12 @@ export const opResultMessage = z.object({
   diagnostic: z.string().max(512).nullable(),
   /** Answered from the agent's memory of recent results (the same opId seen again). */
   fromCache: z.boolean(),
+  /**
+   * Where the agent's time went, in milliseconds (for the per-flow timeline): opening the seal, the
+   * anchor → DN lookup, and the directory write itself. Absent from older agents and on an answer
+   * from memory (nothing was measured). Never a secret: durations only.
+   */
+  timings: opTimingsSchema.optional(),
 });
 export type OpRequest = z.infer<typeof opRequestMessage>;
 export type OpResult = z.infer<typeof opResultMessage>;

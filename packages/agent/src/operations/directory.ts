@@ -45,6 +45,8 @@ export interface OperationOutcome {
   applied: boolean;
   code: MappedError["code"] | null;
   diagnostic: string | null;
+  /** Measured by the operator (run): the anchor lookup and the directory write, in ms. */
+  timings?: { openMs?: number; lookupMs: number; directoryMs: number };
 }
 
 export const ok = (applied: boolean, diagnostic: string | null = null): OperationOutcome => ({
@@ -207,6 +209,27 @@ export class DirectoryOperator {
     secrets: readonly string[],
     apply: (ctx: { client: Client; dse: RootDse; user: ResolvedUser }) => Promise<OperationOutcome>,
   ): Promise<OperationOutcome> {
+    // Durations for the per-flow timeline (op.result timings): connecting counts toward the lookup.
+    const t0 = performance.now();
+    let t1 = t0;
+    const timed = (o: OperationOutcome): OperationOutcome => {
+      const t2 = performance.now();
+      const lookupEnd = t1 === t0 ? t2 : t1;
+      return { ...o, timings: { lookupMs: round(lookupEnd - t0), directoryMs: round(t2 - lookupEnd) } };
+    };
+    return timed(
+      await this.runSteps(anchor, secrets, apply, () => {
+        t1 = performance.now();
+      }),
+    );
+  }
+
+  private async runSteps(
+    anchor: string,
+    secrets: readonly string[],
+    apply: (ctx: { client: Client; dse: RootDse; user: ResolvedUser }) => Promise<OperationOutcome>,
+    resolved: () => void,
+  ): Promise<OperationOutcome> {
     let step: "service" | "resolve" | "apply" = "service";
     try {
       const { client, dse } = await this.service();
@@ -228,6 +251,7 @@ export class DirectoryOperator {
           diagnostic: `no user with anchor ${anchor} under ${this.opts.directory.baseDn}`,
         });
       step = "apply";
+      resolved();
       return await apply({ client: this.client ?? client, dse: this.dse ?? dse, user });
     } catch (e) {
       const cause = e instanceof StepError ? e.inner : e;
@@ -447,6 +471,11 @@ export class DirectoryOperator {
       return failure(m, true);
     }
   }
+}
+
+/** Milliseconds to 0.01 ms: the timeline needs no more, and the wire stays short. */
+export function round(ms: number): number {
+  return Math.max(0, Math.round(ms * 100) / 100);
 }
 
 /** Removes the lockout state (a replace with no values: no error when slapd already removed it). */

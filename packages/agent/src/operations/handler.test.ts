@@ -137,3 +137,40 @@ it("only users under baseDn that match the user filter: the Administrator (outsi
   }
   await handler.close();
 });
+
+it("an answer carries the agent's timings (open, lookup, directory); the same opId answered from memory carries none", async () => {
+  const keys = agentKeys();
+  const handler = new OperationHandler({
+    sealingKey: keys.privateKey,
+    directories: new Map([
+      [
+        "corp-ol",
+        new DirectoryOperator({
+          directory: openLdapDirectory(env),
+          password: env.openldap.servicePassword,
+          caPem: env.caPem,
+        }),
+      ],
+    ]),
+  });
+  const u = await createOpenLdapUser();
+  const anchor = await anchorOf(env, "openldap", u.dn);
+  const req = await sealedRequest(keys.publicRaw, {
+    directoryId: "corp-ol",
+    kind: "reset",
+    anchor,
+    secrets: { newPassword: "Timed-Reset-Pass-3!" },
+  });
+  const r = await handler.handleOperation(req);
+  expect(r).toMatchObject({ outcome: "applied", fromCache: false });
+  const t = r.timings;
+  expect(t).toBeDefined();
+  // Each phase really ran: opening a seal, a search and a write each take measurable time.
+  expect(t?.openMs).toBeGreaterThan(0);
+  expect(t?.lookupMs).toBeGreaterThan(0);
+  expect(t?.directoryMs).toBeGreaterThan(0);
+  const again = await handler.handleOperation(req);
+  expect(again).toMatchObject({ outcome: "applied", fromCache: true });
+  expect(again.timings).toBeUndefined();
+  await handler.close();
+});

@@ -20,11 +20,11 @@ import { type OpRequest, type OpResult, open, operationAad } from "@latchkey/pro
 import type { Clock } from "../link/clock.js";
 import type { AgentLogger } from "../log.js";
 import { Limiter, ResultCache } from "./cache.js";
-import { type DirectoryOperator, failure, type OperationOutcome } from "./directory.js";
+import { type DirectoryOperator, failure, type OperationOutcome, round } from "./directory.js";
 
 export type OperationResult = Pick<
   OpResult,
-  "opId" | "outcome" | "applied" | "code" | "diagnostic" | "fromCache"
+  "opId" | "outcome" | "applied" | "code" | "diagnostic" | "fromCache" | "timings"
 >;
 
 export interface OperationHandlerOptions {
@@ -85,7 +85,14 @@ export class OperationHandler {
           }),
       ),
     );
-    const result: OperationResult = { opId: request.opId, ...value, fromCache: cached };
+    // An answer from memory measured nothing: it carries no timings (the first answer had them).
+    const { timings, ...rest } = value;
+    const result: OperationResult = {
+      opId: request.opId,
+      ...rest,
+      fromCache: cached,
+      ...(!cached && timings ? { timings: { openMs: timings.openMs ?? 0, ...timings } } : {}),
+    };
     this.opts.logger?.info(
       {
         opId: request.opId,
@@ -127,9 +134,12 @@ export class OperationHandler {
       });
 
     let secrets: Secrets = {};
+    let openMs = 0;
     if (request.kind !== "unlock") {
       if (!request.sealed) return seal("no sealed payload for an operation that needs one");
+      const t = performance.now();
       const opened = await this.open(request);
+      openMs = round(performance.now() - t);
       if (!opened)
         return seal("the sealed payload could not be opened (wrong key or changed associated data)");
       secrets = opened;
@@ -138,9 +148,11 @@ export class OperationHandler {
       // The dialect (hence the concurrency) is known after the first connection.
       await directory.service().catch(() => {});
     }
-    return this.oneAtATimePerUser(`${request.directoryId}\u0000${request.anchor.toLowerCase()}`, () =>
-      this.limiter(directory).run(() => this.dispatch(request, directory, secrets)),
+    const out = await this.oneAtATimePerUser(
+      `${request.directoryId}\u0000${request.anchor.toLowerCase()}`,
+      () => this.limiter(directory).run(() => this.dispatch(request, directory, secrets)),
     );
+    return { ...out, timings: { openMs, lookupMs: 0, directoryMs: 0, ...out.timings } };
   }
 
   /**

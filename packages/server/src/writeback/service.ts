@@ -14,6 +14,7 @@ import {
   type OperationKind,
   type OpRequest,
   type OpResult,
+  type OpTimings,
   operationAad,
   PROTOCOL_VERSION,
   seal,
@@ -66,14 +67,24 @@ export const WRITEBACK_ERRORS = {
 } as const;
 export type WritebackErrorCode = keyof typeof WRITEBACK_ERRORS;
 
+/**
+ * Where the time of the answering attempt went (for the per-flow timeline): the agent's own
+ * measurements (absent from older agents and answers from the agent's memory) and `roundTripMs`,
+ * from sending op.request to receiving op.result as this server saw it.
+ */
+export interface WritebackTimings extends Partial<OpTimings> {
+  roundTripMs: number;
+}
+
 export type WritebackOutcome =
-  | { status: "applied"; operationId: string; agentId: string }
+  | { status: "applied"; operationId: string; agentId: string; timings?: WritebackTimings }
   | {
       status: "refused" | "failed";
       operationId: string;
       code: DirectoryErrorCode | WritebackErrorCode;
       messageId: string;
       agentId: string | null;
+      timings?: WritebackTimings;
     }
   | { status: "pending"; operationId: string };
 
@@ -124,13 +135,15 @@ export interface WritebackDeps {
 
 /** What one attempt on one agent came to. */
 type AttemptEnd =
-  | { kind: "result"; result: OpResult }
+  | { kind: "result"; result: OpResult; roundTripMs: number }
   /** The link closed (or the message could not be sent) before an answer. `sent`: it may have run. */
   | { kind: "lost"; sent: boolean }
   | { kind: "timeout" };
 
 interface Waiter {
   agentId: string;
+  /** performance.now() when op.request was sent (for roundTripMs). */
+  sentAt: number;
   settle(end: AttemptEnd): void;
 }
 
@@ -396,9 +409,9 @@ export class WritebackService {
           // The replay was refused the way it would be if the lost attempt had applied (a change:
           // the old password no longer works; a reset: the new one is now "in history"). Ask the
           // directory whether the new password works, under a fresh id (its own operation).
-          return this.verifyAfterLostAttempt(opId, req, toOutcome(opId, agent.agentId, r));
+          return this.verifyAfterLostAttempt(opId, req, toOutcome(opId, agent.agentId, r, end.roundTripMs));
         }
-        return toOutcome(opId, agent.agentId, r);
+        return toOutcome(opId, agent.agentId, r, end.roundTripMs);
       }
       if (end.kind === "lost" && end.sent) mayHaveApplied = true;
       this.log.warn(
@@ -581,6 +594,7 @@ export class WritebackService {
         timer.unref();
         this.waiting.set(opId, {
           agentId: agent.agentId,
+          sentAt: performance.now(),
           settle: (end) => {
             clearTimeout(timer);
             resolve(end);
@@ -622,7 +636,7 @@ export class WritebackService {
       return;
     }
     if (result.diagnostic) this.diagnostics.set(result.opId.replace(/\.verify$/, ""), result.diagnostic);
-    w.settle({ kind: "result", result });
+    w.settle({ kind: "result", result, roundTripMs: performance.now() - w.sentAt });
   }
 
   private onLinkClosed(agentId: string): void {
@@ -693,8 +707,9 @@ function replayRefusal(kind: OperationKind, code: string): boolean {
   return false;
 }
 
-function toOutcome(opId: string, agentId: string, r: OpResult): FinalOutcome {
-  if (r.outcome === "applied") return { status: "applied", operationId: opId, agentId };
+function toOutcome(opId: string, agentId: string, r: OpResult, roundTripMs: number): FinalOutcome {
+  const timings: WritebackTimings = { ...r.timings, roundTripMs: Math.round(roundTripMs * 100) / 100 };
+  if (r.outcome === "applied") return { status: "applied", operationId: opId, agentId, timings };
   const code = (r.code ?? "DIRECTORY_ERROR") as DirectoryErrorCode;
   return {
     status: r.outcome,
@@ -702,5 +717,6 @@ function toOutcome(opId: string, agentId: string, r: OpResult): FinalOutcome {
     code,
     messageId: (DIRECTORY_ERRORS[code] ?? DIRECTORY_ERRORS.DIRECTORY_ERROR).messageId,
     agentId,
+    timings,
   };
 }

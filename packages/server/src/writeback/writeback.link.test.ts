@@ -43,6 +43,7 @@ type Answer =
       code?: string | null;
       diagnostic?: string | null;
       delayMs?: number;
+      timings?: { openMs: number; lookupMs: number; directoryMs: number };
     }
   | "die"
   | "ignore";
@@ -83,6 +84,7 @@ function serveOps(agent: Agent, seen: Seen[], script: (m: OpRequest, s: SealedSe
           code: a.code ?? null,
           diagnostic: a.diagnostic ?? null,
           fromCache: false,
+          ...(a.timings ? { timings: a.timings } : {}),
         });
       if (a.delayMs) setTimeout(send, a.delayMs);
       else send();
@@ -180,13 +182,18 @@ describe.each(["sqlite", "postgres"] as const)("writeback through agents (%s)", 
     const seen: Seen[] = [];
     const corp = await agent("corp");
     const other = await agent("other");
-    serveOps(corp, seen, () => ({ outcome: "applied" }));
+    const agentTimings = { openMs: 0.12, lookupMs: 0.34, directoryMs: 0.56 };
+    serveOps(corp, seen, () => ({ outcome: "applied", timings: agentTimings }));
     serveOps(other, seen, () => ({ outcome: "applied" }));
     const u = await user(corp, "corp");
     expect(wb.canServe(u)).toBe(true);
     const newPassword = pw("Granite-Otter-Lamp-81");
     const out = await submit(u, "reset", { newPassword });
     expect(out.status).toBe("applied");
+    // The agent's timings reach the outcome, with the round trip the server measured.
+    if (out.status !== "applied") throw new Error("not applied");
+    expect(out.timings).toMatchObject(agentTimings);
+    expect(typeof out.timings?.roundTripMs).toBe("number");
     expect(seen).toHaveLength(1);
     const [first] = seen;
     expect(first?.agentId).toBe(corp.agentId);
