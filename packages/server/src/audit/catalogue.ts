@@ -7,7 +7,12 @@ export const AUDIT_EVENTS = {
   "reset_flow.identified": "The person gave a user name and passed the captcha; eligibility was decided.",
   "reset_flow.blocked": "The flow cannot go on: the user is ineligible or throttled (reason code says why).",
   "reset_flow.expired": "A step was attempted on an expired flow.",
-  "reset_flow.completed": "The password was set and the flow closed.",
+  "reset_flow.completed":
+    "The flow ended well and closed: the password was set, or (details.outcome 'unlocked') the account was unlocked.",
+  "reset_flow.failed":
+    "An operation the person was told was still pending finally failed; the flow ended and the person was emailed why.",
+  "account.unlocked":
+    "A locked account was unlocked through self-service without changing its password (failure: reason is the directory's code).",
   "verification.sent":
     "A verification code was sent (or, for a phantom or a non-matching contact, the same work was done without sending).",
   "verification.failed": "A verification attempt failed.",
@@ -37,6 +42,8 @@ export const AUDIT_EVENTS = {
   "agent.revoked": "An administrator revoked an agent; its live link is closed and it can no longer connect.",
   "sync.completed":
     "A full sync pass of a directory ended: counts of users stored, removed and refused (no personal data).",
+  "sync.deletions_withheld":
+    "A full sync pass would have marked more users deleted than the tenant's threshold allows; nobody was marked deleted (details: how many, of how many live).",
   "sync.rejected": "Users of a sync batch were refused (counts by reason; no personal data).",
   "writeback.applied":
     "A password operation (reset, change, unlock, verify-password) was applied by an agent in the directory (details: operation id, kind, agent).",
@@ -59,6 +66,7 @@ export const REASON_CODES = {
   not_enough_methods: "The account has fewer registered methods than the policy requires.",
   throttled: "Self-service is locked for this user after too many attempts.",
   ip_throttled: "Too many requests from this address.",
+  deletion_threshold: "A full sync pass would have deleted more users than the tenant's threshold allows.",
   writeback_unavailable: "The account lives in a directory and no writeback is available.",
   code_wrong: "The code was wrong.",
   code_expired: "The code had expired.",

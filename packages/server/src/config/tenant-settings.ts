@@ -114,6 +114,22 @@ export const tenantSettingsSchema = z
         codeDigits: z.number().int().min(6).max(8).default(6),
         codeLifetimeMinutes: z.number().int().min(1).max(10).default(5),
         notifyAdminsOnAdminReset: z.boolean().default(true),
+        unlock: z
+          .object({
+            allow: z
+              .boolean()
+              .default(true)
+              .describe(
+                'Offer a locked account "unlock only, keep my password" once the person passed the same gates as a reset.',
+              ),
+            alsoOnReset: z
+              .boolean()
+              .default(true)
+              .describe(
+                "A self-service reset also unlocks the account (an Active Directory reset by itself does not).",
+              ),
+          })
+          .prefault({}),
       })
       .prefault({}),
     questions: questionsSchema,
@@ -128,6 +144,59 @@ export const tenantSettingsSchema = z
           .string()
           .regex(/^#[0-9a-fA-F]{6}$/)
           .default("#1f4e8c"),
+      })
+      .prefault({}),
+    account: z
+      .object({
+        sessionIdleMinutes: z
+          .number()
+          .int()
+          .min(5)
+          .max(1440)
+          .default(30)
+          .describe('A "my account" session ends after this many minutes without a request.'),
+        sessionAbsoluteHours: z
+          .number()
+          .int()
+          .min(1)
+          .max(720)
+          .default(12)
+          .describe('A "my account" session ends this many hours after sign-in, however active.'),
+        registrationRequired: z
+          .boolean()
+          .default(true)
+          .describe(
+            "After sign-in, ask people to register when they have fewer methods than a reset needs (Entra: yes).",
+          ),
+        reconfirmDays: z
+          .number()
+          .int()
+          .min(0)
+          .max(730)
+          .default(180)
+          .describe("Ask people every N days whether their methods are still right; 0 = never (Entra: 180)."),
+      })
+      .prefault({}),
+    sync: z
+      .object({
+        maxDeletionsPerFullPass: z
+          .number()
+          .int()
+          .min(0)
+          .max(1_000_000)
+          .default(500)
+          .describe(
+            "A full sync pass that would mark more users deleted than this withholds the deletions and alerts instead (like Entra Connect's export deletion threshold); 0 = no limit.",
+          ),
+        maxDeletionPercent: z
+          .number()
+          .int()
+          .min(0)
+          .max(100)
+          .default(50)
+          .describe(
+            "The same guard as a share of the directory's live users (applies when more than 10 would go); 0 = no limit.",
+          ),
       })
       .prefault({}),
     notifications: z

@@ -92,6 +92,41 @@ export const ERRORS = {
     messageId: "error.verification_failed",
     description: "The agent enrollment token is unknown, already used or expired (one answer for all three).",
   },
+  SESSION_REQUIRED: {
+    status: 401,
+    messageId: "error.session_required",
+    description: "Sign in first: the account session is missing, expired or revoked.",
+  },
+  STEP_UP_REQUIRED: {
+    status: 403,
+    messageId: "error.step_up_required",
+    description: "Confirm one of your existing verification methods first (adding or changing a method).",
+  },
+  SIGN_IN_FAILED: {
+    status: 401,
+    messageId: "error.sign_in_failed",
+    description: "The user name or password is wrong (the same answer when the user does not exist).",
+  },
+  ACCOUNT_LOCKED: {
+    status: 403,
+    messageId: "error.account_locked",
+    description: "The account is locked in its directory; unlock it through the reset path.",
+  },
+  ACCOUNT_DISABLED: {
+    status: 403,
+    messageId: "error.account_disabled",
+    description: "The account is disabled; only an administrator can enable it.",
+  },
+  OLD_PASSWORD_WRONG: {
+    status: 400,
+    messageId: "error.old_password_wrong",
+    description: "The current password given for a password change is wrong.",
+  },
+  DIRECTORY_UNAVAILABLE: {
+    status: 503,
+    messageId: "error.directory_unavailable",
+    description: "The account's directory cannot be reached (no agent online, or it did not answer).",
+  },
   INTERNAL: { status: 500, messageId: "error.internal", description: "Unexpected internal error." },
 } as const satisfies Record<string, ErrorDefinition>;
 

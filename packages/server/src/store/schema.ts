@@ -59,6 +59,8 @@ export interface UsersTable {
   password_expires_at: number | null;
   /** (002) The id of the last full sync pass that saw this synced user. */
   last_full_sync_id: string | null;
+  /** (003) When the user last confirmed that their verification methods are still right. */
+  methods_reviewed_at: number | null;
 }
 
 export interface PasswordHistoryTable {
@@ -252,8 +254,17 @@ export interface SessionsTable {
   user_agent: string | null;
   created_at: number;
   last_seen_at: number;
+  /** Absolute expiry (created_at + the tenant's sessionAbsoluteHours); idle expiry is last_seen_at based. */
   expires_at: number;
   revoked_at: number | null;
+  /** (003) JSON array of how the person signed in, e.g. ["pwd"], ["pwd","totp"] (RFC 8176 style). */
+  amr_json: Generated<string>;
+  /** (003) The session's anti-forgery token (random, not a secret that unlocks anything by itself). */
+  csrf_token: Generated<string>;
+  /** (003) When the person last proved an existing verification method during this session. */
+  step_up_at: number | null;
+  /** (003) Which method that proof used. */
+  step_up_method: string | null;
 }
 
 export interface Database {
@@ -276,7 +287,7 @@ export interface Database {
 
 export type Tenant = Selectable<TenantsTable>;
 /** Columns added to users after 001: the store always returns them. */
-type UserColumnsSince002 = "deleted_at" | "password_expires_at" | "last_full_sync_id";
+type UserColumnsSince002 = "deleted_at" | "password_expires_at" | "last_full_sync_id" | "methods_reviewed_at";
 /**
  * A user row. The columns added after 001 are optional here, so a row built in code before they
  * existed (test fixtures) still type-checks; rows read from the store always carry them.

@@ -498,6 +498,71 @@ describe.each(["sqlite", "postgres"] as const)("sync ingestion (%s)", (engine) =
     });
     expect(audit.at(-1)?.details_json).not.toContain("cloudy");
   });
+
+  it("a full pass that would delete more than the threshold deletes nobody and alerts; a raised threshold lets it through", async () => {
+    const guard: SyncScope = { ...scope, directories: new Set(["guard"]) };
+    const ids = Array.from({ length: 30 }, (_, i) => 7000 + i);
+    const fullPass = async (syncId: string, present: number[]) =>
+      ack(
+        await ingest.applyBatch(
+          guard,
+          batch({ syncId, directoryId: "guard", users: present.map((i) => user(i)) }),
+        ),
+      );
+    const liveInGuard = async () =>
+      (
+        await db()
+          .selectFrom("users")
+          .select("id")
+          .where("tenant_id", "=", tenantId)
+          .where("directory_id", "=", "guard")
+          .where("deleted_at", "is", null)
+          .execute()
+      ).length;
+    const setSync = async (sync: Record<string, number>) => {
+      const row = await db()
+        .selectFrom("tenants")
+        .select("settings_json")
+        .where("id", "=", tenantId)
+        .executeTakeFirstOrThrow();
+      const settings = JSON.parse(row.settings_json) as Record<string, unknown>;
+      await db()
+        .updateTable("tenants")
+        .set({ settings_json: JSON.stringify({ ...settings, sync }) })
+        .where("id", "=", tenantId)
+        .execute();
+    };
+
+    clock.advance(1_000);
+    expect((await fullPass("guard-1", ids)).created).toBe(30);
+    // 25 of 30 missing: over the default 50 % share.
+    clock.advance(1_000);
+    expect((await fullPass("guard-2", ids.slice(0, 5))).removed).toBe(0);
+    expect(await liveInGuard()).toBe(30);
+    const withheld = await db()
+      .selectFrom("audit_events")
+      .selectAll()
+      .where("event", "=", "sync.deletions_withheld")
+      .execute();
+    expect(JSON.parse(withheld.at(-1)?.details_json ?? "{}")).toMatchObject({
+      directoryId: "guard",
+      syncId: "guard-2",
+      wouldDelete: 25,
+      live: 30,
+      limit: "maxDeletionPercent=50",
+    });
+    // A count threshold: 4 missing of 30 is under 50 %, but over a limit of 3.
+    await setSync({ maxDeletionsPerFullPass: 3, maxDeletionPercent: 0 });
+    clock.advance(1_000);
+    expect((await fullPass("guard-3", ids.slice(4))).removed).toBe(0);
+    expect(await liveInGuard()).toBe(30);
+    // The administrator confirms the departures are real by lifting the limits for one pass.
+    await setSync({ maxDeletionsPerFullPass: 0, maxDeletionPercent: 0 });
+    clock.advance(1_000);
+    expect((await fullPass("guard-4", ids.slice(0, 5))).removed).toBe(25);
+    expect(await liveInGuard()).toBe(5);
+    await setSync({});
+  });
 });
 
 describe("user names", () => {

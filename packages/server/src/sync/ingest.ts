@@ -20,6 +20,7 @@
 import type { AgentMessage, SyncedUser, SyncRejectedEntry } from "@latchkey/protocol";
 import type { Kysely, Transaction } from "kysely";
 import type { AuditSink } from "../audit/emitter.js";
+import { parseTenantSettings } from "../config/tenant-settings.js";
 import type { Clock } from "../core/clock.js";
 import { cryptoRandom, newId, type Random } from "../core/random.js";
 import type { Logger } from "../logging/logger.js";
@@ -166,8 +167,19 @@ export interface SyncIngestorDeps {
   random?: Random;
 }
 
+interface WithheldDeletions {
+  tenantId: string;
+  agentId: string;
+  batch: SyncBatch;
+  wouldDelete: number;
+  live: number;
+  limit: string;
+}
+
 export class SyncIngestor {
   private readonly random: Random;
+  /** Withheld deletions found inside a transaction, reported (audit, log) once it has committed. */
+  private withheld: WithheldDeletions[] = [];
 
   constructor(private readonly deps: SyncIngestorDeps) {
     this.random = deps.random ?? cryptoRandom;
@@ -187,6 +199,8 @@ export class SyncIngestor {
         .transaction()
         .execute(async (trx) => this.applyInTransaction(trx, scope, batch, now));
     } catch (e) {
+      // Rolled back: whatever the guard withheld inside it was not withheld after all.
+      this.withheld = this.withheld.filter((w) => w.batch !== batch);
       if (!(e instanceof ConcurrentBatchError)) throw e;
       // Rolled back: the same batch was applied by a concurrent resend, as for any resend.
       return duplicate();
@@ -209,6 +223,7 @@ export class SyncIngestor {
       }
     }
     if (o.rejected.length > 0) await this.recordRejections(scope, batch, o.rejected);
+    await this.reportWithheld(batch);
     if (o.completedFull && result.pass) {
       const p = result.pass;
       const durationMs = now - p.started_at;
@@ -243,6 +258,38 @@ export class SyncIngestor {
       );
     }
     return o;
+  }
+
+  private async reportWithheld(batch: SyncBatch): Promise<void> {
+    const mine = this.withheld.filter((w) => w.batch === batch);
+    this.withheld = this.withheld.filter((w) => w.batch !== batch);
+    for (const w of mine) {
+      await this.deps.audit.emit({
+        tenantId: w.tenantId,
+        event: "sync.deletions_withheld",
+        result: "failure",
+        actor: `agent:${w.agentId}`,
+        reason: "deletion_threshold",
+        details: {
+          directoryId: batch.directoryId,
+          syncId: batch.syncId,
+          wouldDelete: w.wouldDelete,
+          live: w.live,
+          limit: w.limit,
+        },
+      });
+      this.deps.logger.warn(
+        {
+          errorCode: "SYNC_DELETIONS_WITHHELD",
+          directoryId: batch.directoryId,
+          syncId: batch.syncId,
+          wouldDelete: w.wouldDelete,
+          live: w.live,
+          limit: w.limit,
+        },
+        "a full sync pass would have deleted more users than the threshold allows; none were deleted. If the departures are real, raise the tenant's sync threshold (latchkey admin tenant set) for one pass",
+      );
+    }
   }
 
   private refused(reason: BatchRefusal, message: string, batch: SyncBatch): BatchOutcome {
@@ -559,8 +606,47 @@ export class SyncIngestor {
       )
       .execute();
     const ids = rows.map((r) => r.id);
+    if (ids.length === 0) return 0;
+    const withheld = await this.deletionsExceedThreshold(trx, scope.tenantId, batch.directoryId, ids.length);
+    if (withheld) {
+      // A full pass that suddenly misses many users is far more often a wrong base DN, a lost group
+      // membership or a directory outage than a real mass departure: keep everyone and alert.
+      this.withheld.push({ ...withheld, tenantId: scope.tenantId, agentId: scope.agentId, batch });
+      return 0;
+    }
     await markDeleted(trx, ids, now);
     return ids.length;
+  }
+
+  /** The guard's verdict: null when the deletions may proceed, else what would have gone. */
+  private async deletionsExceedThreshold(
+    trx: Transaction<Database>,
+    tenantId: string,
+    directoryId: string,
+    wouldDelete: number,
+  ): Promise<{ wouldDelete: number; live: number; limit: string } | null> {
+    const tenant = await trx
+      .selectFrom("tenants")
+      .select("settings_json")
+      .where("id", "=", tenantId)
+      .executeTakeFirst();
+    const { maxDeletionsPerFullPass, maxDeletionPercent } = parseTenantSettings(
+      tenant?.settings_json ?? "{}",
+    ).sync;
+    const liveRow = await trx
+      .selectFrom("users")
+      .select((eb) => eb.fn.countAll<number | string>().as("n"))
+      .where("tenant_id", "=", tenantId)
+      .where("directory_id", "=", directoryId)
+      .where("kind", "=", "synced")
+      .where("deleted_at", "is", null)
+      .executeTakeFirst();
+    const live = Number(liveRow?.n ?? 0);
+    if (maxDeletionsPerFullPass > 0 && wouldDelete > maxDeletionsPerFullPass)
+      return { wouldDelete, live, limit: `maxDeletionsPerFullPass=${maxDeletionsPerFullPass}` };
+    if (maxDeletionPercent > 0 && wouldDelete > 10 && wouldDelete * 100 > live * maxDeletionPercent)
+      return { wouldDelete, live, limit: `maxDeletionPercent=${maxDeletionPercent}` };
+    return null;
   }
 }
 
