@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { renderConfigurationDoc } from "../config/generate-docs.js";
+import { migrationProvider } from "../store/migrations/index.js";
 
 const MAIN = resolve(import.meta.dirname, "../../dist/cli/main.js");
 const KEYS = {
@@ -184,6 +185,7 @@ describe("latchkey commands", () => {
       ["admin", "users", "list"],
       ["admin", "audit", "tail"],
       ["admin", "tenant", "show"],
+      ["admin", "tenant", "set"],
       ["docs", "config"],
     ];
     for (const c of commands) {
@@ -206,11 +208,12 @@ describe("latchkey commands", () => {
     expect(r.stdout).toBe(renderConfigurationDoc());
   });
 
-  it("migrate applies the migrations once and says so; admin views read the store", () => {
+  it("migrate applies the migrations once and says so; admin views read the store", async () => {
     const dir = tempDir();
     const first = run(dir, ["migrate"], KEYS);
     expect(first.status, first.stderr).toBe(0);
-    expect(first.stdout).toBe("applied 2 migration(s) on sqlite: 001-initial, 002-agent-link-sync\n");
+    const names = Object.keys(await migrationProvider.getMigrations()).sort();
+    expect(first.stdout).toBe(`applied ${names.length} migration(s) on sqlite: ${names.join(", ")}\n`);
     expect(run(dir, ["migrate"], {}).stdout).toBe("the store is up to date (sqlite)\n");
     // The store is owner-only: it holds hashes and sealed data.
     expect(statSync(join(dir, "data")).mode & 0o077).toBe(0);
@@ -303,5 +306,28 @@ describe("latchkey serve and demo", () => {
       "carol",
     ]);
     expect(users.stdout).not.toContain("argon2");
+
+    // Settings change from the shell: validated as a whole, audited, and a refusal writes nothing.
+    const db = { LATCHKEY_DATABASE__URL: "sqlite:./data/demo.db" };
+    const set = run(dir, ["admin", "tenant", "set", "reset.gates=2", "reset.methods=email,totp"], db);
+    expect(set.status, set.stderr).toBe(0);
+    expect(set.stdout).toContain("reset.gates: 1 → 2\n");
+    expect(set.stdout).toContain('reset.methods: ["email","sms","totp","questions"] → ["email","totp"]\n');
+    const shown = JSON.parse(run(dir, ["admin", "tenant", "show", "--json"], db).stdout);
+    expect(shown.settings.reset).toMatchObject({ gates: 2, methods: ["email", "totp"] });
+    for (const [arg, message] of [
+      ["reset.gates=3", "latchkey: setting refused: reset.gates:"],
+      ["reset.gatez=1", "latchkey: setting refused: unknown setting reset.gatez\n"],
+      ["reset=1", "latchkey: setting refused: reset is a group; set one of its fields\n"],
+      ["password.minLength", 'latchkey: setting refused: expected path=value, got "password.minLength"\n'],
+    ] as const) {
+      const bad = run(dir, ["admin", "tenant", "set", "password.minLength=20", arg], db);
+      expect(bad.status, arg).toBe(2);
+      expect(bad.stderr.startsWith(message), `${arg}: ${bad.stderr}`).toBe(true);
+    }
+    const after = JSON.parse(run(dir, ["admin", "tenant", "show", "--json"], db).stdout);
+    expect(after.settings.password.minLength).not.toBe(20);
+    const audit = run(dir, ["admin", "audit", "tail", "--json"], db);
+    expect(audit.stdout).toContain("tenant.settings_updated");
   });
 });

@@ -146,6 +146,25 @@ Exit status: 0 ok, 1 failure, 2 invalid or insecure configuration (or usage), 3 
       const { tenantShowCommand } = await import("./admin.js");
       await tenantShowCommand(cmd.optsWithGlobals(), out);
     });
+  tenant
+    .command("set")
+    .description(
+      "Change settings of a tenant: dotted paths from `latchkey admin tenant show --json` (settings part), values as JSON or text; lists may be comma-separated. Validated as a whole and audited; nothing is written when one value is refused.",
+    )
+    .argument("<path=value...>", "one or more settings to change")
+    .option("--tenant <slug>", "tenant (default: the configured one, or the only one)")
+    .option("--json", "print the changes as JSON")
+    .addHelpText(
+      "after",
+      example(
+        "latchkey admin tenant set reset.gates=2 reset.methods=email,totp",
+        "latchkey admin tenant set password.minLength=12 reset.disclosure=guided",
+      ),
+    )
+    .action(async (assignments: string[], _o, cmd: Command) => {
+      const { tenantSetCommand } = await import("./tenant-set.js");
+      await tenantSetCommand(assignments, cmd.optsWithGlobals(), out);
+    });
 
   registerAgentCommands(admin, out);
 
