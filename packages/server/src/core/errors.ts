@@ -71,6 +71,11 @@ export const ERRORS = {
     messageId: "error.password_set_failed",
     description: "The password could not be set.",
   },
+  UNLOCK_FAILED: {
+    status: 502,
+    messageId: "error.unlock_failed",
+    description: "The account could not be unlocked (context messageId: the directory's sentence).",
+  },
   STORE_UNAVAILABLE: {
     status: 503,
     messageId: "error.store_unavailable",

@@ -234,6 +234,25 @@ export const en = {
   "reset.refused.try_again": "Try a different password",
   "password.pending":
     "Your organisation's directory is taking longer than usual. Your new password is still being applied: we will email you the result. Do not try again until you have our email.",
+  // Unlock without a reset (a locked account, after the same checks as a reset)
+  "reset.locked.title": "Your account is locked",
+  "reset.locked.lead":
+    "Your account was locked, for example after too many wrong passwords. You can unlock it and keep your current password, or set a new password.",
+  "reset.locked.unlock.heading": "Unlock only",
+  "reset.locked.unlock.body": "We unlock your account. Your password stays the same.",
+  "reset.locked.unlock.submit": "Unlock only",
+  "reset.locked.password.heading": "Set a new password",
+  "reset.locked.password.unlocks": "Setting a new password also unlocks your account.",
+  "reset.locked.password.stays_locked":
+    "Setting a new password does not unlock your account: unlock it as well, or ask your helpdesk.",
+  "reset.unlocked.title": "Your account is unlocked",
+  "reset.unlocked.body": "You can sign in again with your current password. Your password was not changed.",
+  "reset.unlock_failed.title": "Your account was not unlocked",
+  "unlock.pending":
+    "Your organisation's directory is taking longer than usual. Your account is still being unlocked: we will email you the result. Do not try again until you have our email.",
+  "reset.pending.title": "We are still working on it",
+  "reset.pending.check": "Check again",
+  "error.unlock_failed": "Your account could not be unlocked. Nothing was changed. Try again later.",
   "reset.ineligible.title": "You cannot reset your password here",
   "reset.ineligible.body":
     "Your account cannot use self-service password reset at the moment. Contact your helpdesk for help.",

@@ -41,7 +41,7 @@ import { findTenant } from "../tenants/seed.js";
 import { Throttle } from "../throttle/throttle.js";
 import { type Captcha, createCaptcha, throttleTableUsedStore } from "../web/altcha.js";
 import { webPlugin } from "../web/plugin.js";
-import { outboxPendingNotifier } from "../writeback/notify.js";
+import { operationEndFromStore, outboxPendingNotifier } from "../writeback/notify.js";
 import { AgentPasswordSetter } from "../writeback/password-setter.js";
 import { type WritebackOptions, WritebackService } from "../writeback/service.js";
 
@@ -175,7 +175,13 @@ export async function createPortal(deps: PortalDeps): Promise<Portal> {
         audit,
         registry: deps.agentRegistry,
         random,
-        notifyPending: outboxPendingNotifier({ db, outbox, audit }),
+        notifyPending: outboxPendingNotifier({
+          db,
+          outbox,
+          audit,
+          // The reset flow is built below (its setters need this service): bound late.
+          completeFlow: (p) => service.completePending(p),
+        }),
         ...(deps.writeback ? { options: deps.writeback } : {}),
       })
     : null;
@@ -197,6 +203,7 @@ export async function createPortal(deps: PortalDeps): Promise<Portal> {
     outbox,
     inHistory: (user, password, depth) => inCloudHistory(db, user, password, depth),
     revokeSessions: (user) => revokeAllSessions(db, clock, user),
+    operationEnd: operationEndFromStore(db),
   });
 
   const tenantSlug = config.tenant.slug;

@@ -6,7 +6,7 @@
  */
 import type { PasswordSetter, SetPasswordResult } from "../flows/reset/password-setter.js";
 import type { User } from "../store/schema.js";
-import type { WritebackService } from "./service.js";
+import type { WritebackOutcome, WritebackService } from "./service.js";
 
 export class AgentPasswordSetter implements PasswordSetter {
   constructor(private readonly writeback: WritebackService) {}
@@ -29,8 +29,24 @@ export class AgentPasswordSetter implements PasswordSetter {
       options: { unlock: opts.unlock },
       flowId: opts.flowId,
     });
-    if (outcome.status === "applied") return { ok: true };
-    if (outcome.status === "pending") return { ok: "pending", operationId: outcome.operationId };
-    return { ok: false, code: outcome.code, messageId: outcome.messageId };
+    return toResult(outcome);
   }
+
+  /** "Unlock only": the agent's unlock operation (AD lockoutTime 0; ppolicy: the lockout attributes removed). */
+  async unlock(user: User, opts: { flowId: string }): Promise<SetPasswordResult> {
+    const outcome = await this.writeback.submit({
+      tenantId: user.tenant_id,
+      user,
+      kind: "unlock",
+      secrets: {},
+      flowId: opts.flowId,
+    });
+    return toResult(outcome);
+  }
+}
+
+function toResult(outcome: WritebackOutcome): SetPasswordResult {
+  if (outcome.status === "applied") return { ok: true };
+  if (outcome.status === "pending") return { ok: "pending", operationId: outcome.operationId };
+  return { ok: false, code: outcome.code, messageId: outcome.messageId };
 }

@@ -7,7 +7,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
 import { isLatchkeyError, LatchkeyError } from "../../core/errors.js";
 import type { Tenant } from "../../store/schema.js";
-import { challengeBody, identifyBody, passwordBody, passwordCheckBody, verifyBody } from "./api-schemas.js";
+import {
+  challengeBody,
+  identifyBody,
+  passwordBody,
+  passwordCheckBody,
+  unlockBody,
+  verifyBody,
+} from "./api-schemas.js";
 import { type CookieOptions, readBinding, setBinding } from "./binding-cookie.js";
 import type { RequestMeta } from "./ports.js";
 import { PasswordRejectedError, type ResetService, type StepInput } from "./service.js";
@@ -52,6 +59,24 @@ export async function resetApiRoutes(app: FastifyInstance, opts: ResetRouteOptio
       csrf: typeof csrf === "string" ? csrf : "",
       meta: requestMeta(req),
     };
+  }
+
+  /**
+   * The directory's refusal by its own message id, so a client can show the sentence the reset page
+   * shows; the flow stays at new_password. Anything else goes to the error handler.
+   */
+  function directoryRefusal(e: unknown, reply: FastifyReply) {
+    if (
+      isLatchkeyError(e) &&
+      (e.code === "PASSWORD_SET_FAILED" || e.code === "UNLOCK_FAILED") &&
+      typeof e.context.messageId === "string"
+    ) {
+      return reply
+        .code(e.status)
+        .header("cache-control", "no-store")
+        .send({ error: { code: e.code, messageId: e.context.messageId } });
+    }
+    throw e;
   }
 
   const flowParams = {
@@ -131,19 +156,21 @@ export async function resetApiRoutes(app: FastifyInstance, opts: ResetRouteOptio
             verdict: e.verdict,
           });
         }
-        // The directory's refusal (or "pending") by its own message id, so a client can show the
-        // sentence the reset page shows; the flow stays at new_password.
-        if (
-          isLatchkeyError(e) &&
-          e.code === "PASSWORD_SET_FAILED" &&
-          typeof e.context.messageId === "string"
-        ) {
-          return reply
-            .code(e.status)
-            .header("cache-control", "no-store")
-            .send({ error: { code: e.code, messageId: e.context.messageId } });
-        }
-        throw e;
+        // A directory that outlives the wait is not an error: the flow answers in state "pending".
+        return directoryRefusal(e, reply);
+      }
+    },
+  );
+
+  app.post<{ Params: { flowId: string } }>(
+    "/api/v1/reset/flows/:flowId/unlock",
+    { schema: { params: flowParams } },
+    async (req, reply) => {
+      parse(unlockBody, req.body);
+      try {
+        return { flow: await service.unlock(await step(req)) };
+      } catch (e) {
+        return directoryRefusal(e, reply);
       }
     },
   );

@@ -46,3 +46,6 @@ export const passwordBody = z.object({
   password: z.string().min(1).max(1024),
   confirm: z.string().max(1024),
 });
+
+/** "Unlock only" takes nothing: which account and that the gates were passed are the flow's. */
+export const unlockBody = z.object({}).strict();

@@ -74,6 +74,17 @@ export class CloudPasswordSetter implements PasswordSetter {
     });
     return { ok: true };
   }
+
+  /** A cloud account's lock is the flag itself (set by an administrator, or by sign-in lockout). */
+  async unlock(user: User): Promise<SetPasswordResult> {
+    await this.db
+      .updateTable("users")
+      .set({ locked: 0, updated_at: this.clock.now() })
+      .where("id", "=", user.id)
+      .where("tenant_id", "=", user.tenant_id)
+      .execute();
+    return { ok: true };
+  }
 }
 
 /**

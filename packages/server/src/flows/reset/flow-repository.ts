@@ -25,6 +25,23 @@ export interface ResetContext {
   blockedReason?: string;
   /** When a throttle lock ends (epoch ms), for the "wait until" message. */
   lockedUntil?: number;
+  /**
+   * The directory operation the person was told is still pending (state `pending`): its id finds the
+   * flow when the operation ends, and who asked is kept for the completion's notice and audit.
+   */
+  pending?: {
+    operationId: string;
+    kind: "reset" | "unlock";
+    /** A reset that also unlocks (reset.unlock.alsoOnReset and the account was locked). */
+    unlocks: boolean;
+    ip: string | null;
+    userAgent: string | null;
+    locale: string;
+  };
+  /** A reset that also unlocked a locked account (shown on the done page). */
+  unlocked?: boolean;
+  /** Why a pending operation finally failed (state `failed`): the directory's stable code and sentence. */
+  failure?: { kind: "reset" | "unlock"; code: string; messageId: string };
 }
 
 export interface ResetFlow {
@@ -148,6 +165,27 @@ export class ResetFlowRepository {
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) throw new LatchkeyError("FLOW_WRONG_STATE", "concurrent update");
     return { ...flow, state: to };
+  }
+
+  /**
+   * The flow waiting in `pending` for operation `operationId` of this user, whatever its expiry or
+   * binding: the operation's end is not a step the person takes, and it must close the flow even
+   * after the person left. Null when none waits for it (the operation was not a reset flow's).
+   */
+  async findPending(tenantId: string, userId: string, operationId: string): Promise<ResetFlow | null> {
+    const rows = await this.db
+      .selectFrom("flows")
+      .selectAll()
+      .where("tenant_id", "=", tenantId)
+      .where("type", "=", "reset")
+      .where("user_id", "=", userId)
+      .where("state", "=", "pending")
+      .execute();
+    for (const row of rows) {
+      const flow = fromRow(row);
+      if (flow.context.pending?.operationId === operationId) return flow;
+    }
+    return null;
   }
 
   /** Deletes flows past their expiry (housekeeping). */

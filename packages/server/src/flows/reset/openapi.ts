@@ -4,7 +4,15 @@
  */
 import { z } from "zod";
 import { ERRORS } from "../../core/errors.js";
-import { challengeBody, identifyBody, passwordBody, passwordCheckBody, verifyBody } from "./api-schemas.js";
+import {
+  challengeBody,
+  identifyBody,
+  passwordBody,
+  passwordCheckBody,
+  unlockBody,
+  verifyBody,
+} from "./api-schemas.js";
+import { RESET_STATES } from "./states.js";
 
 function body(schema: z.ZodType) {
   return {
@@ -81,7 +89,14 @@ export function resetOpenApi(): Record<string, unknown> {
           responses: { "200": { description: "Per-rule verdicts." } },
         },
       },
-      "/api/v1/reset/flows/{flowId}/password": step("Set the new password", passwordBody),
+      "/api/v1/reset/flows/{flowId}/password": step(
+        "Set the new password (a directory that outlives the wait answers state `pending`: the person is emailed the result)",
+        passwordBody,
+      ),
+      "/api/v1/reset/flows/{flowId}/unlock": step(
+        "Unlock the account without changing its password (state new_password, when the view has unlockOffered)",
+        unlockBody,
+      ),
       "/api/v1/reset/flows/{flowId}/contact-admin": step("Ask the tenant's administrators for help", null),
     },
     components: {
@@ -93,10 +108,22 @@ export function resetOpenApi(): Record<string, unknown> {
               type: "object",
               required: ["state", "flowId", "csrf", "expiresAt"],
               properties: {
-                state: { enum: ["identify", "verify", "new_password", "completed", "blocked"] },
+                state: { enum: [...RESET_STATES] },
                 flowId: { type: "string" },
                 csrf: { type: "string" },
                 expiresAt: { type: "integer", description: "Epoch milliseconds." },
+                unlockOffered: {
+                  type: "boolean",
+                  description:
+                    "new_password: the account is locked and may be unlocked without a new password.",
+                },
+                resetUnlocks: { type: "boolean", description: "new_password: a new password also unlocks." },
+                unlocked: { type: "boolean", description: "completed: the reset also unlocked the account." },
+                kind: {
+                  enum: ["reset", "unlock"],
+                  description: "pending and failed: which operation is still running, or failed.",
+                },
+                messageId: { type: "string", description: "failed: why, as a message id." },
               },
             },
           },

@@ -92,8 +92,11 @@ export async function resetPages(app: FastifyInstance, opts: ResetPageOptions): 
     if (e.code === "THROTTLED" && typeof e.context.until === "number") {
       return t("error.throttled_until", { time: formatTime(e.context.until) });
     }
-    // The directory's refusal (or "pending") in its own plain sentence, never its raw diagnostic.
-    if (e.code === "PASSWORD_SET_FAILED" && typeof e.context.messageId === "string") {
+    // The directory's refusal in its own plain sentence, never its raw diagnostic.
+    if (
+      (e.code === "PASSWORD_SET_FAILED" || e.code === "UNLOCK_FAILED") &&
+      typeof e.context.messageId === "string"
+    ) {
       return t(e.context.messageId);
     }
     return t(e.messageId);
@@ -250,16 +253,11 @@ ${button({ text: t("reset.choose.submit") })}`,
             ok: verdict && !verdict.skipped ? verdict.ok : null,
           };
         });
-        return {
-          title: t("reset.password.title"),
-          scripts: [PASSWORD_RULES_SCRIPT],
-          body: html`<h1>${t("reset.password.title")}</h1>
-<p class="lead">${t("reset.password.lead")}</p>
-${form({
-  action: "/reset/password",
-  csrf: view.csrf,
-  data: { "check-url": "/reset/password/check" },
-  body: html`${passwordRules({ rules, id: "password-rules", title: t("reset.password.rules.title"), t })}
+        const passwordForm = form({
+          action: "/reset/password",
+          csrf: view.csrf,
+          data: { "check-url": "/reset/password/check" },
+          body: html`${passwordRules({ rules, id: "password-rules", title: t("reset.password.rules.title"), t })}
 ${passwordInput({
   name: "password",
   label: t("reset.password.new.label"),
@@ -277,7 +275,39 @@ ${passwordInput({
   t,
 })}
 ${button({ text: t("reset.password.submit") })}`,
-})}`,
+        });
+        if (view.unlockOffered) {
+          // A locked account chooses: unlock and keep the password, or set a new one. Both are forms
+          // of their own, so each works without JavaScript.
+          return {
+            title: t("reset.locked.title"),
+            scripts: [PASSWORD_RULES_SCRIPT],
+            body: html`<h1>${t("reset.locked.title")}</h1>
+<p class="lead">${t("reset.locked.lead")}</p>
+<section aria-labelledby="unlock-only">
+<h2 id="unlock-only">${t("reset.locked.unlock.heading")}</h2>
+<p>${t("reset.locked.unlock.body")}</p>
+${form({
+  action: "/reset/unlock",
+  csrf: view.csrf,
+  body: button({ text: t("reset.locked.unlock.submit"), variant: "secondary" }),
+})}
+</section>
+<section aria-labelledby="new-password">
+<h2 id="new-password">${t("reset.locked.password.heading")}</h2>
+<p>${t("reset.password.lead")} ${
+              view.resetUnlocks ? t("reset.locked.password.unlocks") : t("reset.locked.password.stays_locked")
+            }</p>
+${passwordForm}
+</section>`,
+          };
+        }
+        return {
+          title: t("reset.password.title"),
+          scripts: [PASSWORD_RULES_SCRIPT],
+          body: html`<h1>${t("reset.password.title")}</h1>
+<p class="lead">${t("reset.password.lead")}</p>
+${passwordForm}`,
         };
       }
       case "completed":
@@ -285,9 +315,36 @@ ${button({ text: t("reset.password.submit") })}`,
           title: t("reset.done.title"),
           body: panel({
             title: t("reset.done.title"),
-            body: html`<p>${t("reset.done.body")}</p><p>${t("reset.done.email_sent")}</p>`,
+            body: html`<p>${t("reset.done.body")}</p>${
+              view.unlocked ? html`<p>${t("reset.done.unlocked")}</p>` : null
+            }<p>${t("reset.done.email_sent")}</p>`,
           }),
         };
+      case "unlocked":
+        return {
+          title: t("reset.unlocked.title"),
+          body: panel({
+            title: t("reset.unlocked.title"),
+            body: html`<p>${t("reset.unlocked.body")}</p><p>${t("reset.done.email_sent")}</p>`,
+          }),
+        };
+      case "pending":
+        // The operation goes on without the person; reloading shows where it got to.
+        return {
+          title: t("reset.pending.title"),
+          body: html`<h1>${t("reset.pending.title")}</h1>
+${notice({ kind: "info", body: t(view.kind === "unlock" ? "unlock.pending" : "password.pending"), role: "status" })}
+${linkButton({ href: "/reset", text: t("reset.pending.check"), variant: "secondary" })}`,
+        };
+      case "failed": {
+        const title = view.kind === "unlock" ? t("reset.unlock_failed.title") : t("reset.refused.title");
+        return {
+          title,
+          body: html`<h1>${title}</h1>
+<p>${t(view.messageId)}</p>
+${linkButton({ href: "/reset/new", text: t("reset.start_again"), variant: "secondary" })}`,
+        };
+      }
       case "blocked": {
         if (view.reason === "throttled") {
           return {
@@ -519,6 +576,15 @@ ${
       },
     );
   });
+
+  app.post("/reset/unlock", async (req, reply) =>
+    post(
+      req,
+      reply,
+      (step) => service.unlock(step),
+      (e, t) => ({ errors: [{ text: errorText(t, e) }] }),
+    ),
+  );
 
   // Live rule verdicts for the new-password page (password-rules.js); the CSRF token comes in a header.
   app.post("/reset/password/check", async (req, reply) => {

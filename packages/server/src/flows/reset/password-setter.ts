@@ -1,7 +1,8 @@
 /**
  * The only step of a reset that differs between account kinds: setting the new password.
  * Cloud accounts: a new argon2id hash in the store. Synced accounts: a sealed operation to an agent
- * (issue 5). The flow calls `setPassword` and maps its result; it never knows which one ran.
+ * (issue 5). The flow calls `setPassword` (or `unlock`, "unlock only") and maps its result; it never
+ * knows which one ran.
  */
 import type { User } from "../../store/schema.js";
 
@@ -19,4 +20,6 @@ export interface PasswordSetter {
     newPassword: string,
     opts: { flowId: string; unlock: boolean },
   ): Promise<SetPasswordResult>;
+  /** Unlocks the account without changing its password (cloud: clears `users.locked`; synced: the agent's unlock). */
+  unlock(user: User, opts: { flowId: string }): Promise<SetPasswordResult>;
 }

@@ -51,7 +51,17 @@ export interface ResetServiceDeps {
   inHistory(user: User, password: string, depth: number): Promise<boolean>;
   /** Revokes every session of the user; returns how many. */
   revokeSessions(user: User): Promise<number>;
+  /**
+   * How a directory operation ended, or null while it runs (synced accounts; see writeback/notify.ts).
+   * Asked once right after a flow goes `pending`, for an operation that ended in between.
+   */
+  operationEnd?(operationId: string): Promise<OperationEnd | null>;
 }
+
+/** How a directory operation the person was told is pending finally ended. */
+export type OperationEnd =
+  | { status: "applied" }
+  | { status: "refused" | "failed"; code: string; messageId: string };
 
 /** A method as the page offers it. `hint` is null in strict mode (nothing about the user is shown). */
 export interface OfferedMethod {
@@ -74,8 +84,42 @@ export type ResetView =
       methods: OfferedMethod[];
       challenge: { method: MethodType; prompt: ChallengePrompt } | null;
     }
-  | { state: "new_password"; flowId: string; csrf: string; expiresAt: number }
-  | { state: "completed"; flowId: string; csrf: string; expiresAt: number }
+  | {
+      state: "new_password";
+      flowId: string;
+      csrf: string;
+      expiresAt: number;
+      /** The account is locked and the tenant allows "unlock only" (shown only after every gate). */
+      unlockOffered: boolean;
+      /** Whether setting a new password also unlocks (reset.unlock.alsoOnReset). */
+      resetUnlocks: boolean;
+    }
+  | {
+      state: "pending";
+      flowId: string;
+      csrf: string;
+      expiresAt: number;
+      /** What is still running; the person is emailed its result. */
+      kind: "reset" | "unlock";
+    }
+  | {
+      state: "completed";
+      flowId: string;
+      csrf: string;
+      expiresAt: number;
+      /** The reset also unlocked a locked account. */
+      unlocked: boolean;
+    }
+  | { state: "unlocked"; flowId: string; csrf: string; expiresAt: number }
+  | {
+      state: "failed";
+      flowId: string;
+      csrf: string;
+      expiresAt: number;
+      kind: "reset" | "unlock";
+      /** The directory's sentence for why it failed. */
+      messageId: string;
+    }
   | {
       state: "blocked";
       flowId: string;
@@ -153,7 +197,16 @@ export class ResetService {
   async view(tenant: Tenant, flowId: string, binding: string | undefined): Promise<ResetView> {
     const flow = await this.flows.load(tenant.id, flowId, {
       binding,
-      allowed: ["identify", "verify", "new_password", "completed", "blocked"],
+      allowed: [
+        "identify",
+        "verify",
+        "new_password",
+        "pending",
+        "completed",
+        "unlocked",
+        "failed",
+        "blocked",
+      ],
     });
     return this.viewOf(tenant, parseTenantSettings(tenant.settings_json), flow);
   }
@@ -435,60 +488,94 @@ export class ResetService {
     }
     const setter = this.deps.setters.find((s) => s.serves(user));
     if (!setter) throw new LatchkeyError("PASSWORD_SET_FAILED", "no setter for user");
-    const result = await setter.setPassword(user, input.password, { flowId: flow.id, unlock: true });
-    if (result.ok !== true) {
+    // An AD reset does not unlock by itself: the setter is asked to, unless the tenant says otherwise.
+    const alsoUnlock = settings.reset.unlock.alsoOnReset;
+    const result = await setter.setPassword(user, input.password, { flowId: flow.id, unlock: alsoUnlock });
+    const unlocks = alsoUnlock && user.locked === 1;
+    if (result.ok === "pending") {
+      return this.toPending(step, settings, flow, {
+        operationId: result.operationId,
+        kind: "reset",
+        unlocks,
+      });
+    }
+    if (result.ok === false) {
       await this.deps.audit.emit({
         tenantId: tenant.id,
         event: "password.rejected",
         result: "failure",
-        reason: result.ok === false ? result.code : "pending",
+        reason: result.code,
         target: user.id,
         flowId: flow.id,
         ip: meta.ip,
         userAgent: meta.userAgent,
       });
-      throw new LatchkeyError("PASSWORD_SET_FAILED", undefined, {
-        messageId: result.ok === false ? result.messageId : "password.pending",
+      throw new LatchkeyError("PASSWORD_SET_FAILED", undefined, { messageId: result.messageId });
+    }
+    const saved = await this.finishReset(tenant, settings, flow, user, meta, unlocks);
+    return this.viewOf(tenant, settings, saved);
+  }
+
+  /**
+   * "Unlock only": a locked account, once every gate is passed, is unlocked without a new password.
+   * Offered only where the tenant allows it and the account is locked; the same setter that would set
+   * the password unlocks it (cloud: the flag; synced: the agent's unlock operation).
+   */
+  async unlock(step: StepInput): Promise<ResetView> {
+    const { tenant, meta } = step;
+    const settings = parseTenantSettings(tenant.settings_json);
+    const flow = await this.load(step, ["new_password"]);
+    const { user } = await this.flowUser(flow);
+    if (!user || flow.phantom) throw new LatchkeyError("FLOW_WRONG_STATE");
+    if (!unlockOffered(settings, user)) throw new LatchkeyError("FLOW_WRONG_STATE", "unlock not offered");
+    const setter = this.deps.setters.find((s) => s.serves(user));
+    if (!setter) throw new LatchkeyError("UNLOCK_FAILED", "no setter for user");
+    const result = await setter.unlock(user, { flowId: flow.id });
+    if (result.ok === "pending") {
+      return this.toPending(step, settings, flow, {
+        operationId: result.operationId,
+        kind: "unlock",
+        unlocks: true,
       });
     }
-    const saved = await this.flows.save(flow, "completed");
-    // Entra: after a successful reset the throttle counters start again (a lock cannot be in force
-    // here: every step before this one refused to run under it).
-    const key = userKey(user, "");
-    for (const prefix of [`verify:${key}:`, `proof:${key}`, `email:${key}`]) {
-      await this.deps.throttle.resetPrefix(tenant.id, prefix);
+    if (result.ok === false) {
+      await this.deps.audit.emit({
+        tenantId: tenant.id,
+        event: "account.unlocked",
+        result: "failure",
+        reason: result.code,
+        target: user.id,
+        flowId: flow.id,
+        ip: meta.ip,
+        userAgent: meta.userAgent,
+      });
+      throw new LatchkeyError("UNLOCK_FAILED", undefined, { messageId: result.messageId });
     }
-    const revoked = await this.deps.revokeSessions(user);
-    await this.deps.audit.emit({
-      tenantId: tenant.id,
-      event: "password.reset",
-      result: "success",
-      actor: user.id,
-      target: user.id,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
-      details: { gates: flow.gatesPassed, kind: user.kind },
-    });
-    await this.deps.audit.emit({
-      tenantId: tenant.id,
-      event: "sessions.revoked",
-      result: "info",
-      target: user.id,
-      flowId: flow.id,
-      details: { count: revoked },
-    });
-    await this.notifyReset(tenant, settings, user, meta);
-    await this.deps.audit.emit({
-      tenantId: tenant.id,
-      event: "reset_flow.completed",
-      result: "success",
-      target: user.id,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
-    });
+    const saved = await this.finishUnlock(tenant, settings, flow, user, meta);
     return this.viewOf(tenant, settings, saved);
+  }
+
+  /**
+   * A directory operation that a flow is `pending` on ended: the flow's own completion runs now
+   * (reset: sessions revoked, notices, audit; unlock: notice, audit) or the flow ends `failed`.
+   * Runs at most once per flow: the move out of `pending` is a conditional update, and whoever loses
+   * it (the person's own request noticing the end, or a second report) does nothing.
+   * Returns whether a reset flow was waiting for this operation.
+   */
+  async completePending(p: {
+    tenantId: string;
+    userId: string;
+    operationId: string;
+    end: OperationEnd;
+  }): Promise<boolean> {
+    const flow = await this.flows.findPending(p.tenantId, p.userId, p.operationId);
+    if (!flow) return false;
+    try {
+      await this.settle(flow, p.end);
+    } catch (e) {
+      if (!(e instanceof LatchkeyError && e.code === "FLOW_WRONG_STATE")) throw e;
+    }
+    return true;
   }
 
   /** "Contact your administrator": notifies the tenant's admins, rate-limited per user and tenant. */
@@ -810,6 +897,200 @@ export class ResetService {
     });
   }
 
+  /**
+   * The person was told "pending": the flow waits in `pending` for the operation. If the operation
+   * ended while the flow was being saved (its end found no pending flow), this request settles it.
+   */
+  private async toPending(
+    step: StepInput,
+    settings: TenantSettings,
+    flow: ResetFlow,
+    op: { operationId: string; kind: "reset" | "unlock"; unlocks: boolean },
+  ): Promise<ResetView> {
+    const { meta } = step;
+    let saved = await this.flows.save(
+      {
+        ...flow,
+        context: {
+          ...flow.context,
+          pending: { ...op, ip: meta.ip, userAgent: meta.userAgent, locale: meta.locale },
+        },
+      },
+      "pending",
+    );
+    const end = (await this.deps.operationEnd?.(op.operationId)) ?? null;
+    if (end) {
+      try {
+        saved = await this.settle(saved, end);
+      } catch (e) {
+        if (!(e instanceof LatchkeyError && e.code === "FLOW_WRONG_STATE")) throw e;
+        // The operation's own report settled it first: show what it came to.
+        saved = await this.flows.load(step.tenant.id, flow.id, {
+          binding: step.binding,
+          allowed: ["completed", "unlocked", "failed"],
+        });
+      }
+    }
+    return this.viewOf(step.tenant, settings, saved);
+  }
+
+  /** Ends a `pending` flow with its operation's end. Throws FLOW_WRONG_STATE when it already ended. */
+  private async settle(flow: ResetFlow, end: OperationEnd): Promise<ResetFlow> {
+    const pending = flow.context.pending;
+    if (!pending || flow.state !== "pending") throw new LatchkeyError("FLOW_WRONG_STATE");
+    const tenant = await this.deps.db
+      .selectFrom("tenants")
+      .selectAll()
+      .where("id", "=", flow.tenantId)
+      .executeTakeFirstOrThrow();
+    const settings = parseTenantSettings(tenant.settings_json);
+    const user = await this.userRow(flow.tenantId, flow.userId);
+    if (!user) throw new LatchkeyError("FLOW_WRONG_STATE", "the flow's user is gone");
+    const meta: RequestMeta = { ip: pending.ip, userAgent: pending.userAgent, locale: pending.locale };
+    if (end.status === "applied") {
+      return pending.kind === "unlock"
+        ? this.finishUnlock(tenant, settings, flow, user, meta)
+        : this.finishReset(tenant, settings, flow, user, meta, pending.unlocks);
+    }
+    const saved = await this.flows.save(
+      {
+        ...flow,
+        context: {
+          ...flow.context,
+          failure: { kind: pending.kind, code: end.code, messageId: end.messageId },
+        },
+      },
+      "failed",
+    );
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "reset_flow.failed",
+      result: "failure",
+      reason: end.code,
+      target: user.id,
+      flowId: flow.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      details: { kind: pending.kind, operationId: pending.operationId },
+    });
+    return saved;
+  }
+
+  /**
+   * The steps after a password was set, whether at once or after "pending": the flow closes first
+   * (a conditional update, so they run once), then counters, sessions, notices and audit.
+   */
+  private async finishReset(
+    tenant: Tenant,
+    settings: TenantSettings,
+    flow: ResetFlow,
+    user: User,
+    meta: RequestMeta,
+    unlocked: boolean,
+  ): Promise<ResetFlow> {
+    const saved = await this.flows.save(
+      { ...flow, context: { ...flow.context, ...(unlocked ? { unlocked: true } : {}) } },
+      "completed",
+    );
+    if (unlocked) await this.markUnlocked(user);
+    await this.resetCounters(tenant, user);
+    const revoked = await this.deps.revokeSessions(user);
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "password.reset",
+      result: "success",
+      actor: user.id,
+      target: user.id,
+      flowId: flow.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      details: { gates: flow.gatesPassed, kind: user.kind, unlocked, afterPending: flow.state === "pending" },
+    });
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "sessions.revoked",
+      result: "info",
+      target: user.id,
+      flowId: flow.id,
+      details: { count: revoked },
+    });
+    await this.notifyReset(tenant, settings, user, meta);
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "reset_flow.completed",
+      result: "success",
+      target: user.id,
+      flowId: flow.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      details: { outcome: "reset" },
+    });
+    return saved;
+  }
+
+  /**
+   * The steps after "unlock only" applied. Sessions stay: the password did not change, and a locked
+   * account's sessions were not the lock's cause.
+   */
+  private async finishUnlock(
+    tenant: Tenant,
+    settings: TenantSettings,
+    flow: ResetFlow,
+    user: User,
+    meta: RequestMeta,
+  ): Promise<ResetFlow> {
+    const saved = await this.flows.save(flow, "unlocked");
+    await this.markUnlocked(user);
+    await this.resetCounters(tenant, user);
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "account.unlocked",
+      result: "success",
+      actor: user.id,
+      target: user.id,
+      flowId: flow.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      details: { gates: flow.gatesPassed, kind: user.kind, afterPending: flow.state === "pending" },
+    });
+    await this.notifyUnlock(tenant, settings, user, meta);
+    await this.deps.audit.emit({
+      tenantId: tenant.id,
+      event: "reset_flow.completed",
+      result: "success",
+      target: user.id,
+      flowId: flow.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      details: { outcome: "unlocked" },
+    });
+    return saved;
+  }
+
+  /**
+   * The store follows the directory at once (the next sync agrees), so a new flow does not offer
+   * "unlock only" to an account that is no longer locked.
+   */
+  private async markUnlocked(user: User): Promise<void> {
+    await this.deps.db
+      .updateTable("users")
+      .set({ locked: 0, updated_at: this.deps.clock.now() })
+      .where("id", "=", user.id)
+      .where("tenant_id", "=", user.tenant_id)
+      .execute();
+  }
+
+  /**
+   * Entra: after a successful reset the throttle counters start again (a lock cannot be in force
+   * here: every step before this one refused to run under it). The same after an unlock.
+   */
+  private async resetCounters(tenant: Tenant, user: User): Promise<void> {
+    const key = userKey(user, "");
+    for (const prefix of [`verify:${key}:`, `proof:${key}`, `email:${key}`]) {
+      await this.deps.throttle.resetPrefix(tenant.id, prefix);
+    }
+  }
+
   private async adminAddresses(
     tenantId: string,
     settings: TenantSettings,
@@ -872,6 +1153,39 @@ export class ResetService {
     }
   }
 
+  private async notifyUnlock(tenant: Tenant, settings: TenantSettings, user: User, meta: RequestMeta) {
+    const when = new Date(this.deps.clock.now()).toISOString().replace("T", " ").slice(0, 16);
+    const from = meta.ip ?? "an unknown address";
+    const name = user.display_name ?? user.username;
+    for (const to of await this.userEmails(user)) {
+      await this.deps.outbox.enqueue({
+        tenantId: tenant.id,
+        channel: "email",
+        template: "account.unlocked",
+        to,
+        subject: `${settings.branding.organisationName}: your account was unlocked`,
+        text:
+          `Hello ${name},\n\nYour account ${user.upn ?? user.username} was unlocked through self-service at ` +
+          `${when} UTC from ${from}. Your password was not changed.\n\nIf this wasn't you, contact your ` +
+          `helpdesk now: ${settings.branding.helpdeskUrl ?? settings.branding.helpdeskText}\n`,
+      });
+    }
+    if (user.is_admin === 1 && settings.reset.notifyAdminsOnAdminReset) {
+      for (const to of await this.adminAddresses(tenant.id, settings, user.id)) {
+        await this.deps.outbox.enqueue({
+          tenantId: tenant.id,
+          channel: "email",
+          template: "admin.account_unlocked",
+          to,
+          subject: `${settings.branding.organisationName}: an administrator unlocked their account`,
+          text:
+            `The administrator ${name} (${user.upn ?? user.username}) unlocked their account through ` +
+            `self-service at ${when} UTC from ${from}.\n\nIf this is unexpected, investigate now.\n`,
+        });
+      }
+    }
+  }
+
   /** `loaded`: the flow's user and methods when the step already read them (saves reading them twice). */
   private async viewOf(
     _tenant: Tenant,
@@ -906,10 +1220,29 @@ export class ResetService {
           challenge: challenge ? { method: challenge.method, prompt: challenge.prompt } : null,
         };
       }
-      case "new_password":
-        return { state: "new_password", ...base };
+      case "new_password": {
+        // Only a real user gets here (a phantom never passes a gate): the lock is shown after the gates.
+        const user = loaded ? loaded.user : await this.userRow(flow.tenantId, flow.userId);
+        return {
+          state: "new_password",
+          ...base,
+          unlockOffered: !flow.phantom && user !== null && unlockOffered(settings, user),
+          resetUnlocks: settings.reset.unlock.alsoOnReset,
+        };
+      }
+      case "pending":
+        return { state: "pending", ...base, kind: flow.context.pending?.kind ?? "reset" };
       case "completed":
-        return { state: "completed", ...base };
+        return { state: "completed", ...base, unlocked: flow.context.unlocked === true };
+      case "unlocked":
+        return { state: "unlocked", ...base };
+      case "failed":
+        return {
+          state: "failed",
+          ...base,
+          kind: flow.context.failure?.kind ?? "reset",
+          messageId: flow.context.failure?.messageId ?? "error.password_set_failed",
+        };
       case "blocked":
         return {
           state: "blocked",
@@ -931,6 +1264,11 @@ export class PasswordRejectedError extends LatchkeyError {
 
 export function normaliseIdentifier(input: string): string {
   return input.normalize("NFKC").trim().toLowerCase().slice(0, 256);
+}
+
+/** "Unlock only" is offered to a locked account where the tenant allows it. */
+function unlockOffered(settings: TenantSettings, user: User): boolean {
+  return settings.reset.unlock.allow && user.locked === 1;
 }
 
 /** Throttle key for a flow's subject: the user id when known, the typed identifier otherwise. */

@@ -45,7 +45,7 @@ describe("reset-flow.mmd and states.ts", () => {
     expect(diagram.initial).toEqual(["identify"]);
     const terminal = RESET_STATES.filter((s) => RESET_TRANSITIONS[s].length === 0);
     expect([...diagram.terminal].sort()).toEqual([...terminal].sort());
-    expect(terminal.sort()).toEqual(["blocked", "completed"]);
+    expect(terminal.sort()).toEqual(["blocked", "completed", "failed", "unlocked"]);
   });
 
   it("name only known states", () => {
@@ -67,7 +67,12 @@ describe("reset-flow.mmd and states.ts", () => {
     // new_password is reached only from verify: no flow skips verification.
     const into = (s: ResetState) => RESET_STATES.filter((f) => canTransition(f, s) && f !== s);
     expect(into("new_password")).toEqual(["verify"]);
-    expect(into("completed")).toEqual(["new_password"]);
+    expect(into("completed")).toEqual(["new_password", "pending"]);
+    // An unlock, like a reset, needs every gate passed: only new_password (or its pending operation) leads there.
+    expect(into("unlocked")).toEqual(["new_password", "pending"]);
+    // Only a pending operation can end in failed; a pending flow cannot go back to asking for a password.
+    expect(into("failed")).toEqual(["pending"]);
+    expect(into("pending")).toEqual(["new_password"]);
     expect(isResetState("nonsense")).toBe(false);
   });
 
