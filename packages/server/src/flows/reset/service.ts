@@ -677,14 +677,21 @@ export class ResetService {
     const matches = await this.deps.db
       .selectFrom("users")
       .select("id")
-      .where("tenant_id", "=", tenantId)
       // A user deleted from its directory is unknown (the row stays for the audit trail).
       .where("deleted_at", "is", null)
+      // The tenant is repeated in each arm so that each arm matches one index (migration 006):
+      // with it factored out, SQLite serves the tenant alone and filters its users.
       .where((eb) =>
         eb.or([
-          ...(by.includes("username") ? [eb("username", "=", identifier)] : []),
-          ...(by.includes("upn") ? [eb(eb.fn("lower", ["upn"]), "=", identifier)] : []),
-          ...(by.includes("email") ? [eb(eb.fn("lower", ["email"]), "=", identifier)] : []),
+          ...(by.includes("username")
+            ? [eb.and([eb("tenant_id", "=", tenantId), eb("username", "=", identifier)])]
+            : []),
+          ...(by.includes("upn")
+            ? [eb.and([eb("tenant_id", "=", tenantId), eb(eb.fn("lower", ["upn"]), "=", identifier)])]
+            : []),
+          ...(by.includes("email")
+            ? [eb.and([eb("tenant_id", "=", tenantId), eb(eb.fn("lower", ["email"]), "=", identifier)])]
+            : []),
         ]),
       )
       .limit(2)

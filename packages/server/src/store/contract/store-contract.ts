@@ -8,6 +8,7 @@ import { type Insertable, type Kysely, sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../../core/random.js";
 import type { Engine, Store } from "../db.js";
+import { migrationProvider } from "../migrations/index.js";
 import type { Database } from "../schema.js";
 
 export interface ContractTarget {
@@ -356,7 +357,8 @@ export function storeContract(engine: Engine, setup: () => Promise<ContractTarge
     }
 
     it("applies the migrations once; running them again, from any instance, applies nothing", async () => {
-      expect(firstRun).toEqual(["001-initial", "002-agent-link-sync"]);
+      expect(firstRun).toEqual(Object.keys(await migrationProvider.getMigrations()).sort());
+      expect(firstRun.slice(0, 2)).toEqual(["001-initial", "002-agent-link-sync"]);
       expect(await store.migrate()).toEqual([]);
       expect(await second().migrate()).toEqual([]);
       expect(await store.ping()).toBe(true);
@@ -595,6 +597,95 @@ export function storeContract(engine: Engine, setup: () => Promise<ContractTarge
       expect(await store.db.selectFrom("audit_events").select("id").where("id", "=", id).execute()).toEqual(
         [],
       );
+    });
+
+    it("finds a user by lower(upn) and lower(email) through indexes, not a scan of the tenant", async () => {
+      // The reset flow's identify query (flows/reset/service.ts findUser), in the same shape.
+      const lookup = store.db
+        .selectFrom("users")
+        .select("id")
+        .where("deleted_at", "is", null)
+        .where((eb) =>
+          eb.or([
+            eb.and([eb("tenant_id", "=", "t"), eb("username", "=", "x")]),
+            eb.and([eb("tenant_id", "=", "t"), eb(eb.fn("lower", ["upn"]), "=", "x")]),
+            eb.and([eb("tenant_id", "=", "t"), eb(eb.fn("lower", ["email"]), "=", "x")]),
+          ]),
+        )
+        .compile();
+      const rolledBack = new Error("rolled back");
+      let plan = "";
+      await store.db
+        .transaction()
+        .execute(async (trx) => {
+          // Enough users for the planner to prefer indexes over the tenant's rows; never committed.
+          await trx
+            .insertInto("tenants")
+            .values({
+              id: "t",
+              slug: "plan",
+              name: "Plan",
+              settings_json: "{}",
+              created_at: 0,
+              updated_at: 0,
+            })
+            .execute();
+          for (let start = 0; start < 3000; start += 500) {
+            await trx
+              .insertInto("users")
+              .values(
+                Array.from({ length: 500 }, (_, k) => {
+                  const i = start + k;
+                  return {
+                    id: `u${i}`,
+                    tenant_id: "t",
+                    kind: "cloud" as const,
+                    username: `user${i}`,
+                    upn: `User${i}@Example.test`,
+                    email: `User${i}@Example.test`,
+                    display_name: null,
+                    given_name: null,
+                    surname: null,
+                    mobile: null,
+                    office_phone: null,
+                    enabled: 1 as const,
+                    locked: 0 as const,
+                    is_admin: 0 as const,
+                    in_scope: 1 as const,
+                    source_anchor: null,
+                    directory_id: null,
+                    password_hash: null,
+                    password_changed_at: null,
+                    created_at: 0,
+                    updated_at: 0,
+                  };
+                }),
+              )
+              .execute();
+          }
+          await sql`analyze`.execute(trx);
+          plan = await explain(trx);
+          throw rolledBack;
+        })
+        .catch((e: unknown) => {
+          if (e !== rolledBack) throw e;
+        });
+      async function explain(trx: Kysely<Database>): Promise<string> {
+        if (engine === "postgres") {
+          const r = await trx.executeQuery<{ "QUERY PLAN": string }>({
+            ...lookup,
+            sql: `explain ${lookup.sql}`,
+          });
+          return r.rows.map((row) => row["QUERY PLAN"]).join("\n");
+        }
+        const r = await trx.executeQuery<{ detail: string }>({
+          ...lookup,
+          sql: `explain query plan ${lookup.sql}`,
+        });
+        return r.rows.map((row) => row.detail).join("\n");
+      }
+      expect(plan).toContain("users_tenant_lower_upn");
+      expect(plan).toContain("users_tenant_lower_email");
     });
 
     it("opens the engine it was asked for", () => {

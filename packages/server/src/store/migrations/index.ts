@@ -3,11 +3,13 @@ import type { Migration, MigrationProvider } from "kysely";
 import * as m001 from "./001-initial.js";
 import * as m002 from "./002-agent-link-sync.js";
 import * as m003 from "./003-account.js";
+import * as m006 from "./006-lookup-indexes.js";
 
 const MIGRATIONS: Record<string, Migration> = {
   "001-initial": m001,
   "002-agent-link-sync": m002,
   "003-account": m003,
+  "006-lookup-indexes": m006,
 };
 
 export const migrationProvider: MigrationProvider = {
