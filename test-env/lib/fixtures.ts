@@ -1,19 +1,8 @@
 // The people seeded into both directories (same names, passwords, mail and mobile on each side).
+import type { SeedPerson } from "../../packages/server/src/lab/people.js";
 import type { SeededUserName } from "../types.js";
 
-export interface SeedPerson {
-  username: string;
-  password: string;
-  givenName: string;
-  sn: string;
-  displayName: string;
-  mail: string;
-  mobile: string;
-  /** Member of the scope group (SSPR-Users / sspr-users). */
-  inScope: boolean;
-  /** Member of the admin group (SSPR-Admins / sspr-admins). */
-  admin: boolean;
-}
+export type { SeedPerson };
 
 export const SEED_PEOPLE: Record<SeededUserName, SeedPerson> = {
   alice: {
