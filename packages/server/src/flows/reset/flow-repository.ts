@@ -168,18 +168,19 @@ export class ResetFlowRepository {
   }
 
   /**
-   * The flow waiting in `pending` for operation `operationId` of this user, whatever its expiry or
-   * binding: the operation's end is not a step the person takes, and it must close the flow even
-   * after the person left. Null when none waits for it (the operation was not a reset flow's).
+   * The flow that went `pending` on operation `operationId` of this user — still waiting, or already
+   * ended by an earlier report — whatever its expiry or binding: the operation's end is not a step the
+   * person takes, and it must close the flow even after the person left. Null when no flow went
+   * pending on it (the operation was not a reset flow's).
    */
-  async findPending(tenantId: string, userId: string, operationId: string): Promise<ResetFlow | null> {
+  async findByOperation(tenantId: string, userId: string, operationId: string): Promise<ResetFlow | null> {
     const rows = await this.db
       .selectFrom("flows")
       .selectAll()
       .where("tenant_id", "=", tenantId)
       .where("type", "=", "reset")
       .where("user_id", "=", userId)
-      .where("state", "=", "pending")
+      .where("state", "in", ["pending", "completed", "unlocked", "failed"])
       .execute();
     for (const row of rows) {
       const flow = fromRow(row);

@@ -560,7 +560,7 @@ export class ResetService {
    * (reset: sessions revoked, notices, audit; unlock: notice, audit) or the flow ends `failed`.
    * Runs at most once per flow: the move out of `pending` is a conditional update, and whoever loses
    * it (the person's own request noticing the end, or a second report) does nothing.
-   * Returns whether a reset flow was waiting for this operation.
+   * Returns whether a reset flow went pending on this operation (waiting still, or ended already).
    */
   async completePending(p: {
     tenantId: string;
@@ -568,8 +568,9 @@ export class ResetService {
     operationId: string;
     end: OperationEnd;
   }): Promise<boolean> {
-    const flow = await this.flows.findPending(p.tenantId, p.userId, p.operationId);
+    const flow = await this.flows.findByOperation(p.tenantId, p.userId, p.operationId);
     if (!flow) return false;
+    if (flow.state !== "pending") return true; // an earlier report (or the person's request) ended it
     try {
       await this.settle(flow, p.end);
     } catch (e) {

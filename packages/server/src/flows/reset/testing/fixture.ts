@@ -19,8 +19,9 @@ import { createPasswordChecker } from "../../../password-policy/index.js";
 import type { Tenant, User } from "../../../store/schema.js";
 import { Throttle } from "../../../throttle/throttle.js";
 import { CloudPasswordSetter, inCloudHistory, revokeAllSessions } from "../cloud-password-setter.js";
+import type { PasswordSetter } from "../password-setter.js";
 import type { RequestMeta } from "../ports.js";
-import { ResetService, type ResetView, type StepInput } from "../service.js";
+import { ResetService, type ResetServiceDeps, type ResetView, type StepInput } from "../service.js";
 
 export const TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 export const ANSWERS = [
@@ -63,7 +64,16 @@ export interface Walk {
   password(password: string): Promise<ResetView>;
 }
 
-export async function createResetFixture(settings: object = {}): Promise<ResetFixture> {
+/** Parts a test swaps in: setters besides the cloud one (e.g. a synced account's), how operations ended. */
+export interface ResetFixtureParts {
+  setters?: PasswordSetter[];
+  operationEnd?: ResetServiceDeps["operationEnd"];
+}
+
+export async function createResetFixture(
+  settings: object = {},
+  parts: ResetFixtureParts = {},
+): Promise<ResetFixture> {
   const fx = await createFixture({ settings });
   const audit = new StoreAudit(fx.store.db, fx.clock);
   const throttle = new Throttle(fx.store.db, fx.clock);
@@ -81,10 +91,11 @@ export async function createResetFixture(settings: object = {}): Promise<ResetFi
     throttle,
     captcha: { verify: async (p) => p === "ok" },
     passwords,
-    setters: [new CloudPasswordSetter(fx.store.db, fx.clock)],
+    setters: [new CloudPasswordSetter(fx.store.db, fx.clock), ...(parts.setters ?? [])],
     outbox: fx.outbox,
     inHistory: (user, password, depth) => inCloudHistory(fx.store.db, user, password, depth),
     revokeSessions: (user) => revokeAllSessions(fx.store.db, fx.clock, user),
+    ...(parts.operationEnd ? { operationEnd: parts.operationEnd } : {}),
   });
   let tenant: Tenant = fx.tenant;
   const meta: RequestMeta = { ip: "192.0.2.10", userAgent: "test", locale: "en" };
