@@ -240,6 +240,10 @@ function resolveFiles(c: Config, cwd: string): Config {
       checkSecretFile(out.smtp.auth.passwordFile, "smtp.auth.passwordFile");
     }
   }
+  if (out.server.metrics.tokenFile) {
+    out.server.metrics.tokenFile = abs(out.server.metrics.tokenFile);
+    checkSecretFile(out.server.metrics.tokenFile, "server.metrics.tokenFile");
+  }
   for (const channel of ["sms", "voice"] as const) {
     const p = out[channel];
     if (p.type === "twilio") {

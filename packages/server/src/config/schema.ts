@@ -59,6 +59,25 @@ const serverSchema = z
       .boolean()
       .default(true)
       .describe("Mark cookies `Secure` (sent over HTTPS only). Turn off only for plain-HTTP local testing."),
+    metrics: z
+      .strictObject({
+        access: z
+          .enum(["loopback", "token", "public"])
+          .default("loopback")
+          .describe(
+            "Who may read /metrics: `loopback` (clients on this host, after trustProxy), `token` (any client with `Authorization: Bearer <token>`), `public` (anyone: only behind a network that is already private).",
+          ),
+        tokenFile: filePath
+          .nullable()
+          .default(null)
+          .describe("File holding the bearer token for `access: token` (mode 0600)."),
+      })
+      .superRefine((m, ctx) => {
+        if (m.access === "token" && !m.tokenFile)
+          issue(ctx, ["tokenFile"], "access: token needs a token", "set server.metrics.tokenFile");
+      })
+      .prefault({})
+      .describe("The Prometheus endpoint: request paths and counts reveal how the service is used."),
     shutdownTimeoutMs: z
       .number()
       .int()

@@ -132,6 +132,12 @@ export const ERRORS = {
     messageId: "error.directory_unavailable",
     description: "The account's directory cannot be reached (no agent online, or it did not answer).",
   },
+  METRICS_FORBIDDEN: {
+    status: 403,
+    messageId: "error.metrics_forbidden",
+    description:
+      "/metrics answered only to loopback clients or with the metrics bearer token (server.metrics.access).",
+  },
   INTERNAL: { status: 500, messageId: "error.internal", description: "Unexpected internal error." },
 } as const satisfies Record<string, ErrorDefinition>;
 

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import type { FastifyInstance, FastifyPluginAsync } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
@@ -134,6 +137,39 @@ describe("ops endpoints", () => {
     expect(res.body).toContain('route="/t/latchkey",status_code="410"');
     expect(res.body).toContain('route="unmatched",status_code="404"');
     expect(res.body).not.toContain("/no/such/page/123");
+  });
+
+  it("/metrics answers loopback clients by default, a bearer token when so configured, and refuses others", async () => {
+    const { app } = await build();
+    const remote = await app.inject({ method: "GET", url: "/metrics", remoteAddress: "203.0.113.5" });
+    expect(remote.statusCode).toBe(403);
+    expect(remote.json()).toEqual({
+      error: { code: "METRICS_FORBIDDEN", messageId: "error.metrics_forbidden" },
+    });
+    expect(remote.body).not.toContain("latchkey_");
+    expect((await app.inject({ method: "GET", url: "/metrics", remoteAddress: "::1" })).statusCode).toBe(200);
+
+    const dir = mkdtempSync(join(tmpdir(), "latchkey-metrics-"));
+    const tokenFile = join(dir, "token");
+    writeFileSync(tokenFile, "s3cret-metrics-token\n", { mode: 0o600 });
+    const config = configSchema.parse({ server: { metrics: { access: "token", tokenFile } } });
+    const tokened = (await build({ config })).app;
+    const ask = (authorization?: string) =>
+      tokened.inject({
+        method: "GET",
+        url: "/metrics",
+        remoteAddress: "203.0.113.5",
+        headers: authorization ? { authorization } : {},
+      });
+    expect((await ask("Bearer s3cret-metrics-token")).statusCode).toBe(200);
+    expect((await ask("Bearer s3cret-metrics-tokem")).statusCode).toBe(403);
+    expect((await ask("Bearer ")).statusCode).toBe(403);
+    expect((await ask()).statusCode).toBe(403);
+    rmSync(dir, { recursive: true, force: true });
+
+    expect(() => configSchema.parse({ server: { metrics: { access: "token" } } })).toThrow(
+      /access: token needs a token/,
+    );
   });
 });
 

@@ -18,6 +18,7 @@ import Fastify, {
 } from "fastify";
 import { z } from "zod";
 import type { Config } from "../config/schema.js";
+import { readSecretFile } from "../config/secret-file.js";
 import type { Clock } from "../core/clock.js";
 import { ERRORS, type ErrorCode, isLatchkeyError, LatchkeyError } from "../core/errors.js";
 import { newId } from "../core/random.js";
@@ -161,7 +162,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     allowList: (req) => (OPS_ROUTES as readonly string[]).includes(req.routeOptions.url ?? ""),
     errorResponseBuilder: () => new LatchkeyError("THROTTLED", "global per-IP rate limit"),
   });
-  await app.register(opsPlugin, { store: deps.store, readyTimeoutMs: deps.readyTimeoutMs });
+  const m = deps.config.server.metrics;
+  await app.register(opsPlugin, {
+    store: deps.store,
+    readyTimeoutMs: deps.readyTimeoutMs,
+    metrics:
+      m.access === "token" && m.tokenFile
+        ? { access: "token", token: readSecretFile(m.tokenFile, "server.metrics.tokenFile").trim() }
+        : { access: m.access === "public" ? "public" : "loopback" },
+  });
 
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   return app;

@@ -53,6 +53,7 @@ export const en = {
   "error.directory_unavailable":
     "We could not reach your organisation's directory. Try again in a few minutes.",
   "error.internal": "Something went wrong on our side. Try again later.",
+  "error.metrics_forbidden": "The metrics are not available to this client.",
 
   // What the directory (Active Directory, OpenLDAP) said about a password operation (protocol
   // DIRECTORY_ERRORS); the raw diagnostic is in the audit log, never here.

@@ -4,7 +4,10 @@
  * (Prometheus). The plugin also times every request of the whole app into the duration histogram,
  * which is why it is not encapsulated.
  */
-import type { FastifyInstance, FastifyPluginAsync } from "fastify";
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
+import { isLoopbackHost } from "../../config/schema.js";
+import { LatchkeyError } from "../../core/errors.js";
 import type { Store } from "../../store/db.js";
 import { enableDefaultMetrics, httpRequestDuration, registry } from "./metrics.js";
 
@@ -14,6 +17,24 @@ export interface OpsOptions {
   store: Pick<Store, "ping">;
   /** How long /readyz waits for the store before answering 503. Default 1000 ms. */
   readyTimeoutMs?: number;
+  /** Who may read /metrics (server.metrics). Default: loopback clients only. */
+  metrics?: MetricsAccess;
+}
+
+export type MetricsAccess =
+  | { access: "loopback" }
+  | { access: "public" }
+  | { access: "token"; token: string };
+
+const digest = (s: string) => createHash("sha256").update(s).digest();
+
+/** Whether this request may read /metrics. The token is compared in constant time (digests of equal length). */
+export function metricsAllowed(req: Pick<FastifyRequest, "ip" | "headers">, rule: MetricsAccess): boolean {
+  if (rule.access === "public") return true;
+  if (rule.access === "loopback") return isLoopbackHost(req.ip.replace(/^::ffff:/, ""));
+  const header = req.headers.authorization ?? "";
+  const presented = /^Bearer (.+)$/.exec(header)?.[1] ?? "";
+  return timingSafeEqual(digest(presented), digest(rule.token)) && presented.length > 0;
 }
 
 /** Resolves true when `ping` answers true within `ms`; false on timeout, false or error. */
@@ -57,9 +78,11 @@ const opsPlugin: FastifyPluginAsync<OpsOptions> = async (app: FastifyInstance, o
       .send({ status: ready ? "ready" : "unavailable", checks: { store: ready ? "ok" : "failing" } });
   });
 
-  app.get("/metrics", async (_req, reply) =>
-    reply.headers({ ...noStore, "content-type": registry.contentType }).send(await registry.metrics()),
-  );
+  const metricsRule: MetricsAccess = opts.metrics ?? { access: "loopback" };
+  app.get("/metrics", async (req, reply) => {
+    if (!metricsAllowed(req, metricsRule)) throw new LatchkeyError("METRICS_FORBIDDEN", "metrics refused");
+    return reply.headers({ ...noStore, "content-type": registry.contentType }).send(await registry.metrics());
+  });
 };
 
 // Not encapsulated (what fastify-plugin does): the timing hook must see every route of the app.
