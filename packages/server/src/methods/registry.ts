@@ -1,20 +1,19 @@
 /**
  * All verification methods, built once from the services they share. The flows look a method up
- * by its type and use it only through the VerificationMethod interface. Passkeys come later.
+ * by its type and use it only through the VerificationMethod interface.
  */
 import type { MethodType } from "../config/tenant-settings.js";
 import { createEmailCodeMethod } from "./email-code/index.js";
+import { createPasskeyMethod } from "./passkey/index.js";
 import { createQuestionsMethod } from "./questions/index.js";
 import { createSmsCodeMethod } from "./sms-code/index.js";
 import { createTotpMethod } from "./totp/index.js";
 import type { MethodServices, VerificationMethod } from "./types.js";
 import { createVoiceCodeMethod } from "./voice-code/index.js";
 
-export type ImplementedMethodType = Exclude<MethodType, "passkey">;
+export type ImplementedMethodType = MethodType;
 
-export type MethodRegistry = Readonly<Record<ImplementedMethodType, VerificationMethod>> & {
-  readonly passkey?: VerificationMethod;
-};
+export type MethodRegistry = Readonly<Record<ImplementedMethodType, VerificationMethod>>;
 
 export function createMethods(services: MethodServices): MethodRegistry {
   return {
@@ -23,6 +22,7 @@ export function createMethods(services: MethodServices): MethodRegistry {
     voice: createVoiceCodeMethod(services),
     totp: createTotpMethod(services),
     questions: createQuestionsMethod(services),
+    passkey: createPasskeyMethod(services),
   };
 }
 
