@@ -41,6 +41,7 @@ import { findTenant } from "../tenants/seed.js";
 import { Throttle } from "../throttle/throttle.js";
 import { type Captcha, createCaptcha, throttleTableUsedStore } from "../web/altcha.js";
 import { webPlugin } from "../web/plugin.js";
+import { createWritebackBus } from "../writeback/bus.js";
 import { operationEndFromStore, outboxPendingNotifier } from "../writeback/notify.js";
 import { AgentPasswordSetter } from "../writeback/password-setter.js";
 import { type WritebackOptions, WritebackService } from "../writeback/service.js";
@@ -183,6 +184,8 @@ export async function createPortal(deps: PortalDeps): Promise<Portal> {
           completeFlow: (p) => service.completePending(p),
         }),
         ...(deps.writeback ? { options: deps.writeback } : {}),
+        // Several instances on PostgreSQL wake each other with LISTEN/NOTIFY; SQLite: in memory.
+        bus: createWritebackBus({ engine: store.engine, url: config.database.url, db, logger: deps.logger }),
       })
     : null;
   const setters: PasswordSetter[] = [

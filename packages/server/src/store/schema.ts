@@ -222,6 +222,14 @@ export interface WritebackOperationsTable {
   created_at: number;
   updated_at: number;
   completed_at: number | null;
+  /** (007) The current attempt's hand-off: 'queued' | 'claimed' | 'answered' | 'lost' | null. */
+  attempt_state: Generated<string | null>;
+  /** (007) The instance that claimed the current attempt (the one holding the agent's link). */
+  claimed_by: Generated<string | null>;
+  /** (007) The current attempt's op.request JSON without its sealed payload (no secret). */
+  attempt_request: Generated<string | null>;
+  /** (007) What the link holder wrote for the submitter: the op.result or the loss, as JSON. */
+  attempt_result: Generated<string | null>;
 }
 
 export interface OutboxTable {

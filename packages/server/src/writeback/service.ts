@@ -6,6 +6,13 @@
  *
  * The operation is a `writeback_operations` row; the secrets exist in clear only in this process's
  * memory while the operation runs, and the row holds the sealed payload only while an agent has it.
+ *
+ * Several instances: the agent may be linked to another instance. Then the attempt is handed over
+ * through the row: this instance writes it `queued` for that agent (sealed to its key), the instance
+ * holding the link claims it (`FOR UPDATE SKIP LOCKED` on PostgreSQL), sends op.request, and writes
+ * the answer (or the loss) to the row; this instance, woken by the bus (LISTEN/NOTIFY; in memory on
+ * SQLite) or its poll, reads it and goes on exactly as with an answer from its own link. An agent
+ * linked here is used directly: the row is written already claimed by this instance.
  * docs/writeback.md explains the routing and the retry rules (when a lost attempt may run again).
  */
 import {
@@ -16,16 +23,26 @@ import {
   type OpResult,
   type OpTimings,
   operationAad,
+  opRequestMessage,
+  opResultMessage,
   PROTOCOL_VERSION,
   seal,
 } from "@latchkey/protocol";
-import type { Kysely } from "kysely";
+import { type Kysely, PostgresAdapter } from "kysely";
+import { z } from "zod";
 import type { AuditSink } from "../audit/emitter.js";
 import type { Clock } from "../core/clock.js";
 import { cryptoRandom, newId, type Random } from "../core/random.js";
-import type { AgentRegistry, OnlineAgent } from "../directory-link/registry.js";
+import {
+  DEFAULT_TIMINGS,
+  type LivenessTimings,
+  onlineWindowMs,
+  parseStoredDirectories,
+} from "../directory-link/liveness.js";
+import type { AgentRegistry } from "../directory-link/registry.js";
 import type { Logger } from "../logging/logger.js";
 import type { Database, User, WritebackOperationsTable } from "../store/schema.js";
+import { memoryBus, type WritebackBus } from "./bus.js";
 
 /** The sealing functions of @latchkey/protocol (sealing.ts), passed in. */
 export interface Sealing {
@@ -74,6 +91,11 @@ export type WritebackErrorCode = keyof typeof WRITEBACK_ERRORS;
  */
 export interface WritebackTimings extends Partial<OpTimings> {
   roundTripMs: number;
+  /**
+   * Only when the agent was linked to another instance: from writing the attempt to the row to
+   * reading its answer here (hand-off, claim, round trip, write-back, wake-up).
+   */
+  relayMs?: number;
 }
 
 export type WritebackOutcome =
@@ -101,6 +123,15 @@ export interface WritebackOptions {
   maxAttempts: number;
   /** After a lost attempt with no other agent online, how long to wait for one to (re)connect. Default 5 s. */
   reconnectWaitMs: number;
+  /**
+   * An attempt handed to another instance that nobody claimed in this time (its instance died, or
+   * the agent left it) is taken back — never sent, so it is tried on another agent. Default 5 s.
+   */
+  claimWaitMs: number;
+  /** The fallback when a wake-up is lost: queued attempts and awaited answers are looked for this often. Default 1 s. */
+  pollMs: number;
+  /** How often the agents online on other instances are read from the store (for canServe). Default 2 s. */
+  agentsRefreshMs: number;
 }
 
 export const DEFAULT_WRITEBACK_OPTIONS: WritebackOptions = {
@@ -109,6 +140,9 @@ export const DEFAULT_WRITEBACK_OPTIONS: WritebackOptions = {
   answerGraceMs: 30_000,
   maxAttempts: 3,
   reconnectWaitMs: 5_000,
+  claimWaitMs: 5_000,
+  pollMs: 1_000,
+  agentsRefreshMs: 2_000,
 };
 
 /** Tells the person the final result of an operation they were told was pending. */
@@ -131,11 +165,24 @@ export interface WritebackDeps {
   notifyPending: PendingNotifier;
   random?: Random;
   options?: Partial<WritebackOptions>;
+  /**
+   * Wake-ups between instances (createWritebackBus: LISTEN/NOTIFY on PostgreSQL). Default: the
+   * in-memory bus of `db`, which reaches the instances of this process only. Closed by close().
+   */
+  bus?: WritebackBus;
+  /** The link's heartbeat timings, which decide when a stored agent counts as online. */
+  liveness?: LivenessTimings;
+}
+
+/** An agent an attempt can go to: linked here, or (per the store) to another instance. */
+interface Target {
+  agentId: string;
+  local: boolean;
 }
 
 /** What one attempt on one agent came to. */
 type AttemptEnd =
-  | { kind: "result"; result: OpResult; roundTripMs: number }
+  | { kind: "result"; result: OpResult; roundTripMs: number; relayMs?: number }
   /** The link closed (or the message could not be sent) before an answer. `sent`: it may have run. */
   | { kind: "lost"; sent: boolean }
   | { kind: "timeout" };
@@ -148,6 +195,16 @@ interface Waiter {
 }
 
 const encoder = new TextEncoder();
+
+/** What the link holder writes to the row for the submitter (attempt_result). */
+const attemptResultSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("result"), result: opResultMessage, roundTripMs: z.number() }),
+  z.object({ kind: z.literal("lost"), sent: z.boolean() }),
+]);
+/** The op.request of a handed-over attempt, as written to the row: everything but the sealed payload. */
+const attemptRequestSchema = opRequestMessage.omit({ v: true, id: true, type: true, sealed: true });
+
+const CLAIM_BATCH = 20;
 
 export class WritebackService {
   private readonly options: WritebackOptions;
@@ -172,27 +229,59 @@ export class WritebackService {
   private readonly keys = new Map<string, Uint8Array>();
   /** The agents' raw diagnostics by operation, kept only until the audit record is written. */
   private readonly diagnostics = new Map<string, string>();
+  private readonly bus: WritebackBus;
+  private readonly postgres: boolean;
+  /** `tenant\0directory` served by an agent online on another instance (read every agentsRefreshMs). */
+  private remoteServing = new Set<string>();
+  /** Row id → its current attempt number (this instance is the only one that starts attempts of its rows). */
+  private readonly attemptNo = new Map<string, number>();
+  /** Rows of other instances' operations this instance claimed and is serving (the sweep leaves them alone). */
+  private readonly claimedHere = new Set<string>();
+  /** Row id → wakes the attempt waiting for another instance's answer. */
+  private readonly relayWaiters = new Map<string, () => void>();
+  /** Claimed attempts being served for other instances, so close() can wait for them. */
+  private readonly serving = new Set<Promise<unknown>>();
+  private claiming = false;
+  private claimAgain = false;
+  private poller: NodeJS.Timeout | undefined;
+  private refresher: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(private readonly deps: WritebackDeps) {
     this.options = { ...DEFAULT_WRITEBACK_OPTIONS, ...deps.options };
     this.random = deps.random ?? cryptoRandom;
     this.log = deps.logger.child({ component: "writeback" });
     this.sealing = deps.sealing ?? { seal, operationAad };
+    this.bus = deps.bus ?? memoryBus(deps.db);
+    this.postgres = deps.db.getExecutor().adapter instanceof PostgresAdapter;
     this.unsubscribe = [
       deps.registry.onOpResult((agentId, result) => this.onResult(agentId, result)),
       deps.registry.onLinkClosed((agentId) => this.onLinkClosed(agentId)),
+      this.bus.subscribe("queued", (agentId) => {
+        if (this.deps.registry.link(agentId)) this.claim();
+      }),
+      this.bus.subscribe("answered", (rowId) => this.relayWaiters.get(rowId)?.()),
     ];
   }
 
-  /** Whether an agent serving the user's directory is online on this instance. */
+  /**
+   * Whether an agent serving the user's directory is online: linked to this instance, or to another
+   * one according to the store (as read at most agentsRefreshMs ago; start() keeps it fresh).
+   */
   canServe(user: User): boolean {
     return (
       user.kind === "synced" &&
       user.deleted_at === null &&
       user.source_anchor !== null &&
       user.directory_id !== null &&
-      this.deps.registry.isServing(user.tenant_id, user.directory_id)
+      (this.deps.registry.isServing(user.tenant_id, user.directory_id) ||
+        this.remoteServing.has(`${user.tenant_id}\u0000${user.directory_id}`))
     );
+  }
+
+  /** Resolves once wake-ups from other instances are received (tests wait for it before measuring). */
+  async ready(): Promise<void> {
+    await Promise.all([this.bus.ready(), this.refreshRemote()]);
   }
 
   /** Operations in flight on this instance (answered or not). */
@@ -325,13 +414,23 @@ export class WritebackService {
       .execute();
     let ended = 0;
     for (const row of rows) {
-      if (this.runningIds.has(row.id)) continue;
+      if (this.runningIds.has(row.id) || this.claimedHere.has(row.id)) continue;
+      // The submitting instance died after the link holder wrote the answer: that answer stands.
+      const answered = row.attempt_state === "answered" ? parseAttemptResult(row.attempt_result) : null;
+      const known =
+        answered?.kind === "result" && answered.result.opId === row.id
+          ? toOutcome(row.id, row.agent_id ?? "", answered.result, answered.roundTripMs)
+          : null;
+      const outcome = known ?? this.unknown(row.id);
+      const code = outcome.status === "applied" ? null : outcome.code;
       const res = await db
         .updateTable("writeback_operations")
         .set({
-          state: "failed",
-          result_code: "OUTCOME_UNKNOWN",
+          state: outcome.status === "applied" ? "succeeded" : "failed",
+          result_code: code,
           sealed_payload: null,
+          attempt_request: null,
+          attempt_result: null,
           updated_at: now,
           completed_at: now,
         })
@@ -341,18 +440,18 @@ export class WritebackService {
       if (Number(res.numUpdatedRows) !== 1) continue;
       ended++;
       const kind = row.type as OperationKind;
-      const outcome = this.unknown(row.id);
       await this.deps.audit.emit({
         tenantId: row.tenant_id,
-        event: "writeback.failed",
-        result: "failure",
+        event: `writeback.${outcome.status}`,
+        result: outcome.status === "applied" ? "success" : "failure",
         target: row.user_id,
-        reason: "OUTCOME_UNKNOWN",
+        reason: code,
         details: {
           operationId: row.id,
           kind,
           agentId: row.agent_id,
-          resultCode: "OUTCOME_UNKNOWN",
+          resultCode: code,
+          diagnostic: answered?.kind === "result" ? answered.result.diagnostic : null,
           recovered: true,
         },
       });
@@ -368,9 +467,21 @@ export class WritebackService {
     return ended;
   }
 
-  /** Sweeps stale rows now and then every attemptDeadlineMs + answerGraceMs (until close). */
+  /**
+   * Sweeps stale rows now and then every attemptDeadlineMs + answerGraceMs; polls for attempts other
+   * instances queued for this instance's agents (the fallback of the bus); reads which agents are
+   * online elsewhere. Until close.
+   */
   start(): void {
     if (this.sweeper) return;
+    void this.refreshRemote();
+    this.refresher = setInterval(() => void this.refreshRemote(), this.options.agentsRefreshMs);
+    this.refresher.unref();
+    this.poller = setInterval(() => {
+      if (this.deps.registry.size > 0) this.claim();
+      for (const wake of this.relayWaiters.values()) wake();
+    }, this.options.pollMs);
+    this.poller.unref();
     const sweep = () => {
       this.recoverStale().catch((e: unknown) =>
         this.log.warn({ err: e }, "writeback stale-row sweep failed"),
@@ -386,7 +497,36 @@ export class WritebackService {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
     await Promise.allSettled([...this.running]);
+    this.closed = true;
+    clearInterval(this.poller);
+    clearInterval(this.refresher);
+    await Promise.allSettled([...this.serving]);
     for (const u of this.unsubscribe) u();
+    await this.bus.close();
+  }
+
+  /** Which directories agents online on other instances serve (canServe). */
+  private async refreshRemote(): Promise<void> {
+    try {
+      const rows = await this.deps.db
+        .selectFrom("agents")
+        .select(["tenant_id", "directories_json"])
+        .where("revoked_at", "is", null)
+        .where("link_instance", "is not", null)
+        .where("link_instance", "!=", this.deps.registry.instanceId)
+        .where("last_heartbeat_at", ">=", this.deps.clock.now() - onlineWindowMs(this.liveness))
+        .execute();
+      const next = new Set<string>();
+      for (const r of rows)
+        for (const d of parseStoredDirectories(r.directories_json)) next.add(`${r.tenant_id}\u0000${d.id}`);
+      this.remoteServing = next;
+    } catch (e) {
+      this.log.warn({ err: e }, "reading the agents online on other instances failed");
+    }
+  }
+
+  private get liveness(): LivenessTimings {
+    return this.deps.liveness ?? DEFAULT_TIMINGS;
   }
 
   // ——— one operation ———
@@ -398,7 +538,7 @@ export class WritebackService {
     for (let attempt = 1; attempt <= this.options.maxAttempts; attempt++) {
       const agent =
         attempt === 1
-          ? this.pick(req.tenantId, req.user.directory_id ?? "", tried)
+          ? await this.pick(req.tenantId, req.user.directory_id ?? "", tried)
           : await this.pickAfterLoss(req.tenantId, req.user.directory_id ?? "", tried);
       if (!agent) break;
       tried.add(agent.agentId);
@@ -406,16 +546,16 @@ export class WritebackService {
       if (end.kind === "result") {
         const r = end.result;
         if (mayHaveApplied && r.outcome !== "applied" && r.code !== null && replayRefusal(req.kind, r.code)) {
-          // The replay was refused the way it would be if the lost attempt had applied (a change:
+          // The replay was refused the way it would be if the lost first attempt had applied (a change:
           // the old password no longer works; a reset: the new one is now "in history"). Ask the
           // directory whether the new password works, under a fresh id (its own operation).
           return this.verifyAfterLostAttempt(opId, req, toOutcome(opId, agent.agentId, r, end.roundTripMs));
         }
-        return toOutcome(opId, agent.agentId, r, end.roundTripMs);
+        return toOutcome(opId, agent.agentId, r, end.roundTripMs, end.relayMs);
       }
       if (end.kind === "lost" && end.sent) mayHaveApplied = true;
       this.log.warn(
-        { operationId: opId, agentId: agent.agentId, attempt, end: end.kind },
+        { operationId: opId, agentId: agent.agentId, local: agent.local, attempt, end: end.kind },
         "writeback attempt lost; trying another agent",
       );
     }
@@ -443,7 +583,7 @@ export class WritebackService {
   ): Promise<FinalOutcome> {
     const newPassword = req.secrets.newPassword;
     if (newPassword === undefined) return this.unknown(opId);
-    const agent = this.pick(req.tenantId, req.user.directory_id ?? "", new Set());
+    const agent = await this.pick(req.tenantId, req.user.directory_id ?? "", new Set());
     if (!agent) return this.unknown(opId);
     const end = await this.attempt(
       `${opId}.verify`,
@@ -489,7 +629,8 @@ export class WritebackService {
       .executeTakeFirst();
     if (!row) return null;
     const key = new Uint8Array(Buffer.from(row.x25519_public, "base64url"));
-    this.keys.set(agentId, key);
+    // Only while a link of ours holds it (onLinkClosed forgets it); another instance's agent is read each time.
+    if (this.deps.registry.link(agentId)) this.keys.set(agentId, key);
     return key;
   }
 
@@ -502,25 +643,54 @@ export class WritebackService {
     tenantId: string,
     directoryId: string,
     tried: Set<string>,
-  ): Promise<OnlineAgent | null> {
+  ): Promise<Target | null> {
     const deadline = Date.now() + this.options.reconnectWaitMs;
     for (;;) {
-      const agent = this.pick(tenantId, directoryId, tried) ?? this.pick(tenantId, directoryId, new Set());
+      const agent =
+        (await this.pick(tenantId, directoryId, tried)) ??
+        (await this.pick(tenantId, directoryId, new Set()));
       if (agent) return agent;
-      if (Date.now() >= deadline) return null;
+      if (Date.now() >= deadline || this.closed) return null;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
 
-  /** Least-loaded online agent serving the directory, not yet tried (freshest heartbeat on a tie). */
-  private pick(tenantId: string, directoryId: string, tried: Set<string>): OnlineAgent | null {
-    let best: OnlineAgent | null = null;
+  /**
+   * An agent serving the directory, not yet tried: one linked here if any (least loaded; freshest
+   * heartbeat on a tie), else one the store says is online on another instance (least loaded from
+   * here, freshest heartbeat first). The store is read only when no agent here will do, so an
+   * operation through a local agent costs no extra query.
+   */
+  private async pick(tenantId: string, directoryId: string, tried: Set<string>): Promise<Target | null> {
+    let best: Target | null = null;
     let bestLoad = Number.POSITIVE_INFINITY;
     for (const a of this.deps.registry.serving(tenantId, directoryId)) {
       if (tried.has(a.agentId)) continue;
       const load = this.load.get(a.agentId) ?? 0;
       if (load < bestLoad) {
-        best = a;
+        best = { agentId: a.agentId, local: true };
+        bestLoad = load;
+      }
+    }
+    if (best) return best;
+    const now = this.deps.clock.now();
+    const rows = await this.deps.db
+      .selectFrom("agents")
+      .select(["id", "directories_json"])
+      .where("tenant_id", "=", tenantId)
+      .where("revoked_at", "is", null)
+      .where("link_instance", "is not", null)
+      // Our own links are known exactly (above); a row naming us without a link here is stale.
+      .where("link_instance", "!=", this.deps.registry.instanceId)
+      .where("last_heartbeat_at", ">=", now - onlineWindowMs(this.liveness))
+      .orderBy("last_heartbeat_at", "desc")
+      .execute();
+    for (const r of rows) {
+      if (tried.has(r.id)) continue;
+      if (!parseStoredDirectories(r.directories_json).some((d) => d.id === directoryId)) continue;
+      const load = this.load.get(r.id) ?? 0;
+      if (load < bestLoad) {
+        best = { agentId: r.id, local: false };
         bestLoad = load;
       }
     }
@@ -528,15 +698,16 @@ export class WritebackService {
   }
 
   /**
-   * One attempt on one agent: seal to its key, record it, send, wait. `rowId` is the operation's
-   * row (a verify after a lost change runs under its own opId but updates the change's row).
+   * One attempt on one agent: seal to its key, record it, then send it on our link — or hand it to
+   * the instance holding the agent's link through the row — and wait. `rowId` is the operation's row
+   * (a verify after a lost change runs under its own opId but updates the change's row).
    */
   private async attempt(
     opId: string,
     req: WritebackRequest,
     kind: OperationKind,
     secrets: WritebackSecrets,
-    agent: OnlineAgent,
+    agent: Target,
     attempt: number,
     rowId = opId,
   ): Promise<AttemptEnd> {
@@ -547,32 +718,8 @@ export class WritebackService {
     const aad = this.sealing.operationAad({ opId, kind, tenantId: req.tenantId, anchor });
     const sealed = await this.sealing.seal(publicKey, encoder.encode(JSON.stringify(secrets)), aad);
     const now = clock.now();
-    if (!this.rowsWritten.has(rowId)) {
-      await this.insertRow(rowId, req, now, {
-        agent_id: agent.agentId,
-        state: "claimed",
-        sealed_payload: sealed,
-        attempts: 1,
-      });
-    } else {
-      await db
-        .updateTable("writeback_operations")
-        .set((eb) => ({
-          agent_id: agent.agentId,
-          state: "claimed",
-          sealed_payload: sealed,
-          attempts: eb("attempts", "+", 1),
-          updated_at: now,
-        }))
-        .where("id", "=", rowId)
-        .execute();
-    }
-
     const deadline = now + this.options.attemptDeadlineMs;
-    const message: OpRequest = {
-      v: PROTOCOL_VERSION,
-      id: newId(this.random),
-      type: "op.request",
+    const request = {
       opId,
       kind,
       tenantId: req.tenantId,
@@ -580,38 +727,72 @@ export class WritebackService {
       anchor,
       dn: null,
       options: { unlock: req.options?.unlock ?? false, mustChange: req.options?.mustChange ?? false },
-      sealed,
       deadline,
     };
+    // Ours: the row says claimed by us, and the attempt needs nobody else. Another instance's: queued
+    // for it, with the request (without the sealed payload, which has its own column) for it to send.
+    const handOff = {
+      agent_id: agent.agentId,
+      sealed_payload: sealed,
+      attempt_state: agent.local ? "claimed" : "queued",
+      claimed_by: agent.local ? this.deps.registry.instanceId : null,
+      attempt_request: agent.local ? null : JSON.stringify(request),
+      attempt_result: null,
+    };
+    const n = (this.attemptNo.get(rowId) ?? 0) + 1;
+    if (!this.rowsWritten.has(rowId)) {
+      await this.insertRow(rowId, req, now, {
+        ...handOff,
+        state: agent.local ? "claimed" : "queued",
+        attempts: 1,
+      });
+    } else {
+      await db
+        .updateTable("writeback_operations")
+        .set((eb) => ({
+          ...handOff,
+          // A person already told "pending" stays so (the sweep's email depends on it).
+          state: eb
+            .case()
+            .when("state", "=", "pending_notify")
+            .then("pending_notify")
+            .else(agent.local ? "claimed" : "queued")
+            .end(),
+          attempts: eb("attempts", "+", 1),
+          updated_at: now,
+        }))
+        .where("id", "=", rowId)
+        .execute();
+    }
+    this.attemptNo.set(rowId, n);
+
     this.load.set(agent.agentId, (this.load.get(agent.agentId) ?? 0) + 1);
     let end: AttemptEnd | undefined;
     try {
-      const answered = new Promise<AttemptEnd>((resolve) => {
-        const timer = setTimeout(
-          () => resolve({ kind: "timeout" }),
-          this.options.attemptDeadlineMs + this.options.answerGraceMs,
-        );
-        timer.unref();
-        this.waiting.set(opId, {
-          agentId: agent.agentId,
-          sentAt: performance.now(),
-          settle: (end) => {
-            clearTimeout(timer);
-            resolve(end);
-          },
+      if (agent.local) {
+        end = await this.sendAndWait(agent.agentId, {
+          v: PROTOCOL_VERSION,
+          id: newId(this.random),
+          type: "op.request",
+          ...request,
+          sealed,
         });
-      });
-      const link = this.deps.registry.link(agent.agentId);
-      if (!link?.send(message)) {
-        this.waiting.get(opId)?.settle({ kind: "lost", sent: false });
+        if (end.kind === "result")
+          this.log.debug({ operationId: rowId, agentId: agent.agentId, kind, attempt }, "writeback answered");
       } else {
-        this.log.debug({ operationId: rowId, agentId: agent.agentId, kind, attempt }, "writeback sent");
+        this.bus.publish("queued", agent.agentId);
+        end = await this.waitForRelay(rowId, n);
+        if (end.kind === "result") {
+          // The other instance wrote the agent's diagnostic to the row; the audit record takes it from here.
+          if (end.result.diagnostic) this.diagnostics.set(rowId, end.result.diagnostic);
+          this.log.debug(
+            { operationId: rowId, agentId: agent.agentId, kind, attempt, relayMs: end.relayMs },
+            "writeback answered through another instance",
+          );
+        }
       }
-      end = await answered;
-      // An attempt that timed out may still run on its agent: treat it as sent and lost.
-      return end.kind === "timeout" ? { kind: "lost", sent: true } : end;
+      return end;
     } finally {
-      this.waiting.delete(opId);
       this.load.set(agent.agentId, Math.max(0, (this.load.get(agent.agentId) ?? 1) - 1));
       // The sealed payload lives only while an agent holds it. An answer is written by finish()
       // (which clears it in the same update); a lost attempt clears it here.
@@ -622,6 +803,209 @@ export class WritebackService {
           .where("id", "=", rowId)
           .execute();
       }
+    }
+  }
+
+  /**
+   * Sends one op.request on this instance's link to the agent and waits for its op.result, the
+   * link's loss, or attemptDeadlineMs + answerGraceMs (then it counts as sent and lost: it may
+   * still run on the agent). Used for our own operations and for those claimed for other instances.
+   */
+  private async sendAndWait(agentId: string, message: OpRequest): Promise<AttemptEnd> {
+    const opId = message.opId;
+    try {
+      const answered = new Promise<AttemptEnd>((resolve) => {
+        const timer = setTimeout(
+          () => resolve({ kind: "timeout" }),
+          this.options.attemptDeadlineMs + this.options.answerGraceMs,
+        );
+        timer.unref();
+        this.waiting.set(opId, {
+          agentId,
+          sentAt: performance.now(),
+          settle: (end) => {
+            clearTimeout(timer);
+            resolve(end);
+          },
+        });
+      });
+      const link = this.deps.registry.link(agentId);
+      if (!link?.send(message)) this.waiting.get(opId)?.settle({ kind: "lost", sent: false });
+      const end = await answered;
+      // An attempt that timed out may still run on its agent: treat it as sent and lost.
+      return end.kind === "timeout" ? { kind: "lost", sent: true } : end;
+    } finally {
+      this.waiting.delete(opId);
+    }
+  }
+
+  /**
+   * Waits for the answer another instance writes to the row (woken by the bus, or by the poll).
+   * Unclaimed after claimWaitMs: taken back (never sent; the next agent is tried). Unanswered after
+   * attemptDeadlineMs + answerGraceMs + claimWaitMs: the claiming instance is presumed dead, and the
+   * attempt counts as sent and lost (the agent's deadline keeps it from starting later).
+   */
+  private async waitForRelay(rowId: string, n: number): Promise<AttemptEnd> {
+    const { db } = this.deps;
+    const started = performance.now();
+    const claimBy = started + this.options.claimWaitMs;
+    const giveUpAt = claimBy + this.options.attemptDeadlineMs + this.options.answerGraceMs;
+    const abandon = (states: string[]) =>
+      db
+        .updateTable("writeback_operations")
+        .set({ attempt_state: "lost", sealed_payload: null, updated_at: this.deps.clock.now() })
+        .where("id", "=", rowId)
+        .where("attempts", "=", n)
+        .where("attempt_state", "in", states)
+        .executeTakeFirst();
+    let woken = false;
+    let wake: () => void = () => {};
+    this.relayWaiters.set(rowId, () => {
+      woken = true;
+      wake();
+    });
+    try {
+      for (;;) {
+        woken = false;
+        const row = await db
+          .selectFrom("writeback_operations")
+          .select(["attempt_state", "attempt_result", "attempts"])
+          .where("id", "=", rowId)
+          .executeTakeFirst();
+        if (!row || row.attempts !== n) return { kind: "lost", sent: true };
+        if (row.attempt_state === "answered") {
+          const r = parseAttemptResult(row.attempt_result);
+          if (!r) return { kind: "lost", sent: true };
+          if (r.kind === "lost") return r;
+          return { ...r, relayMs: performance.now() - started };
+        }
+        const t = performance.now();
+        if (row.attempt_state === "queued" && t >= claimBy) {
+          const taken = await abandon(["queued"]);
+          if (Number(taken.numUpdatedRows) === 1) return { kind: "lost", sent: false };
+          continue;
+        }
+        if (row.attempt_state === "lost") return { kind: "lost", sent: false };
+        if (t >= giveUpAt) {
+          await abandon(["queued", "claimed"]);
+          return { kind: "lost", sent: true };
+        }
+        if (this.closed) return { kind: "lost", sent: row.attempt_state !== "queued" };
+        if (woken) continue;
+        const next = row.attempt_state === "queued" ? Math.min(claimBy, giveUpAt) : giveUpAt;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(1, Math.min(this.options.pollMs, next - t)));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = () => {};
+      }
+    } finally {
+      this.relayWaiters.delete(rowId);
+    }
+  }
+
+  // ——— attempts other instances hand to this one ———
+
+  /**
+   * Claims the queued attempts of the agents linked here (FOR UPDATE SKIP LOCKED on PostgreSQL, so
+   * instances never take the same row; SQLite has one writer) and serves each. Runs one claim at a
+   * time; a wake-up during one runs another after it.
+   */
+  private claim(): void {
+    if (this.closed) return;
+    if (this.claiming) {
+      this.claimAgain = true;
+      return;
+    }
+    this.claiming = true;
+    void (async () => {
+      try {
+        do {
+          this.claimAgain = false;
+          const agents = this.deps.registry.list().map((a) => a.agentId);
+          if (agents.length === 0) break;
+          const picked = this.deps.db
+            .selectFrom("writeback_operations")
+            .select("id")
+            .where("attempt_state", "=", "queued")
+            .where("agent_id", "in", agents)
+            .where("completed_at", "is", null)
+            .orderBy("updated_at")
+            .limit(CLAIM_BATCH)
+            .$if(this.postgres, (q) => q.forUpdate().skipLocked());
+          const rows = await this.deps.db
+            .updateTable("writeback_operations")
+            .set({
+              attempt_state: "claimed",
+              claimed_by: this.deps.registry.instanceId,
+              updated_at: this.deps.clock.now(),
+            })
+            .where("id", "in", picked)
+            .where("attempt_state", "=", "queued")
+            .returning(["id", "agent_id", "attempts", "attempt_request", "sealed_payload"])
+            .execute();
+          for (const row of rows) {
+            const p = this.serveClaimed(row).catch((e: unknown) =>
+              this.log.error({ err: e, operationId: row.id }, "serving a claimed writeback attempt failed"),
+            );
+            this.serving.add(p);
+            void p.finally(() => this.serving.delete(p));
+          }
+          if (rows.length === CLAIM_BATCH) this.claimAgain = true;
+        } while (this.claimAgain && !this.closed);
+      } catch (e) {
+        this.log.warn({ err: e }, "claiming queued writeback attempts failed");
+      } finally {
+        this.claiming = false;
+      }
+    })();
+  }
+
+  /** Sends a claimed attempt on our link and writes its answer (or its loss) for the submitter. */
+  private async serveClaimed(row: {
+    id: string;
+    agent_id: string | null;
+    attempts: number;
+    attempt_request: string | null;
+    sealed_payload: string | null;
+  }): Promise<void> {
+    this.claimedHere.add(row.id);
+    try {
+      let end: AttemptEnd = { kind: "lost", sent: false };
+      const parsed = parseAttemptRequest(row.attempt_request);
+      if (parsed && row.agent_id !== null) {
+        end = await this.sendAndWait(row.agent_id, {
+          v: PROTOCOL_VERSION,
+          id: newId(this.random),
+          type: "op.request",
+          ...parsed,
+          sealed: row.sealed_payload,
+        });
+      }
+      const written =
+        end.kind === "result"
+          ? { kind: "result" as const, result: end.result, roundTripMs: end.roundTripMs }
+          : { kind: "lost" as const, sent: end.kind !== "lost" || end.sent };
+      // Only the attempt we claimed: a submitter that gave up has moved the row on (attempts, state).
+      await this.deps.db
+        .updateTable("writeback_operations")
+        .set({
+          attempt_state: "answered",
+          attempt_result: JSON.stringify(written),
+          sealed_payload: null,
+          updated_at: this.deps.clock.now(),
+        })
+        .where("id", "=", row.id)
+        .where("attempts", "=", row.attempts)
+        .where("claimed_by", "=", this.deps.registry.instanceId)
+        .where("attempt_state", "=", "claimed")
+        .execute();
+      this.bus.publish("answered", row.id);
+    } finally {
+      this.claimedHere.delete(row.id);
     }
   }
 
@@ -662,7 +1046,15 @@ export class WritebackService {
     } else {
       await this.deps.db
         .updateTable("writeback_operations")
-        .set({ state, result_code: code, sealed_payload: null, updated_at: now, completed_at: now })
+        .set({
+          state,
+          result_code: code,
+          sealed_payload: null,
+          attempt_request: null,
+          attempt_result: null,
+          updated_at: now,
+          completed_at: now,
+        })
         .where("id", "=", opId)
         .execute();
     }
@@ -707,8 +1099,18 @@ function replayRefusal(kind: OperationKind, code: string): boolean {
   return false;
 }
 
-function toOutcome(opId: string, agentId: string, r: OpResult, roundTripMs: number): FinalOutcome {
-  const timings: WritebackTimings = { ...r.timings, roundTripMs: Math.round(roundTripMs * 100) / 100 };
+function toOutcome(
+  opId: string,
+  agentId: string,
+  r: OpResult,
+  roundTripMs: number,
+  relayMs?: number,
+): FinalOutcome {
+  const timings: WritebackTimings = {
+    ...r.timings,
+    roundTripMs: round2(roundTripMs),
+    ...(relayMs !== undefined ? { relayMs: round2(relayMs) } : {}),
+  };
   if (r.outcome === "applied") return { status: "applied", operationId: opId, agentId, timings };
   const code = (r.code ?? "DIRECTORY_ERROR") as DirectoryErrorCode;
   return {
@@ -719,4 +1121,26 @@ function toOutcome(opId: string, agentId: string, r: OpResult, roundTripMs: numb
     agentId,
     timings,
   };
+}
+
+const round2 = (ms: number) => Math.round(ms * 100) / 100;
+
+function parseAttemptResult(json: string | null): z.infer<typeof attemptResultSchema> | null {
+  if (json === null) return null;
+  try {
+    const r = attemptResultSchema.safeParse(JSON.parse(json));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
+
+function parseAttemptRequest(json: string | null): z.infer<typeof attemptRequestSchema> | null {
+  if (json === null) return null;
+  try {
+    const r = attemptRequestSchema.safeParse(JSON.parse(json));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
 }

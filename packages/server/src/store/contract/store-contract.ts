@@ -212,6 +212,10 @@ function sampleRows(tenantId: string): Rows {
       created_at: T0,
       updated_at: T0,
       completed_at: null,
+      attempt_state: "queued",
+      claimed_by: null,
+      attempt_request: '{"opId":"x"}',
+      attempt_result: null,
     },
     outbox: {
       id: newId(),

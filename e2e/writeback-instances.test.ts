@@ -1,0 +1,207 @@
+/**
+ * Writeback across server instances: two real Latchkey servers (startLinkServer, as `serve` composes
+ * them) share one store — a PostgreSQL test database (LISTEN/NOTIFY between them), and a SQLite file
+ * (two instances in one process, woken in memory). The agent — the agent's own OperationHandler and
+ * DirectoryOperator behind a `ws` link, writing to the test environment's slapd — is linked to
+ * instance B only. A reset submitted on instance A is handed over through the operation's row, claimed
+ * and sent by B, applied in slapd (the new password binds, the old one fails) and answered on A.
+ * Then the failure path: an agent on B that dies with the operation in hand leaves A's person with
+ * a clear failure (OUTCOME_UNKNOWN), never silence.
+ *
+ * The poll fallback is set to a minute, far beyond the claim wait (2 s): an attempt that was not
+ * woken through the bus would be taken back unclaimed and end NO_AGENT, so "applied" proves the
+ * wake-up (PostgreSQL NOTIFY) worked.
+ */
+import type { OpRequest } from "@latchkey/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OperationHandler } from "../packages/agent/src/operations/handler.js";
+import { anchorOf, testOperators, tryBind } from "../packages/agent/src/testing/operations.js";
+import {
+  syncedUser,
+  type TestAgentLink,
+} from "../packages/server/src/directory-link/testing/agent-client.js";
+import {
+  type LinkServer,
+  type SharedStore,
+  sqliteDatabase,
+  startLinkServer,
+  testStore,
+} from "../packages/server/src/directory-link/testing/server.js";
+import type { User } from "../packages/server/src/store/schema.js";
+import type { WritebackService } from "../packages/server/src/writeback/service.js";
+import { type CreatedUser, createOpenLdapUser, createTestDatabase, getTestEnv } from "../test-env/env.js";
+
+const env = getTestEnv();
+
+describe.each(["postgres", "sqlite"] as const)("writeback across two instances (%s)", (engine) => {
+  let shared: SharedStore;
+  let a: LinkServer;
+  let b: LinkServer;
+  let wbA: WritebackService;
+  const links: TestAgentLink[] = [];
+  const created: CreatedUser[] = [];
+  let seq = 0;
+
+  beforeAll(async () => {
+    shared = await testStore(engine === "postgres" ? await createTestDatabase() : sqliteDatabase());
+    const writeback = {
+      pendingAfterMs: 10_000,
+      attemptDeadlineMs: 5_000,
+      answerGraceMs: 1_000,
+      reconnectWaitMs: 300,
+      claimWaitMs: 2_000,
+      pollMs: 60_000,
+      agentsRefreshMs: 200,
+    };
+    a = await startLinkServer({ shared, writeback });
+    b = await startLinkServer({ shared, writeback });
+    const w = a.features.portal.writeback;
+    if (!w) throw new Error("no writeback service on A");
+    wbA = w;
+    // The agent enrolls and links through B; A never sees it but in the store.
+    const agent = await b.enrollAgent();
+    const handler = new OperationHandler({
+      sealingKey: agent.keys.x25519Private,
+      directories: testOperators(env),
+    });
+    const { link } = await b.connectAgent({
+      agent,
+      directories: [{ id: "corp-ol", dialect: "openldap", description: "slapd" }],
+    });
+    links.push(link);
+    void (async () => {
+      for (;;) {
+        let m: OpRequest;
+        try {
+          m = await link.next("op.request", 600_000);
+        } catch {
+          return;
+        }
+        void handler.handleOperation(m).then((r) => link.send({ type: "op.result", ...r }));
+      }
+    })();
+  });
+
+  afterAll(async () => {
+    for (const l of links) l.close();
+    await a?.close();
+    await b?.close();
+    await shared?.dispose();
+    for (const u of created) await u.remove().catch(() => {});
+  });
+
+  async function synced(link: TestAgentLink, u: CreatedUser): Promise<User> {
+    const anchor = await anchorOf(env, "openldap", u.dn);
+    seq += 1;
+    const ack = await link.sync({
+      directoryId: "corp-ol",
+      syncId: `wb-inst-${engine}-${seq}`,
+      full: false,
+      seq: 0,
+      final: true,
+      users: [syncedUser(anchor, u.username, { dn: u.dn, mail: u.mail })],
+    });
+    if (ack.type !== "sync.ack") throw new Error(JSON.stringify(ack));
+    return shared.store.db
+      .selectFrom("users")
+      .selectAll()
+      .where("source_anchor", "=", anchor)
+      .executeTakeFirstOrThrow();
+  }
+
+  it("a reset submitted on A reaches slapd through the agent linked to B: the new password binds", async () => {
+    const u = await createOpenLdapUser();
+    created.push(u);
+    const [link] = links;
+    if (!link) throw new Error("no agent link");
+    const user = await synced(link, u);
+    expect(a.link.registry.size).toBe(0);
+    await wbA.ready();
+    // Eligibility on A counts the agent B holds.
+    expect(wbA.canServe(user)).toBe(true);
+
+    const next = "Relay-Across-Instances-7!";
+    const out = await wbA.submit({
+      tenantId: a.tenant.id,
+      user,
+      kind: "reset",
+      secrets: { newPassword: next },
+    });
+    expect(out).toMatchObject({ status: "applied" });
+    if (out.status !== "applied") throw new Error("not applied");
+    // Handed over: the agent's own timings, B's round trip and A's relay time.
+    expect(out.timings?.relayMs).toBeGreaterThan(0);
+    expect(out.timings?.directoryMs).toBeGreaterThan(0);
+    expect(await tryBind(env, "openldap", u.dn, next)).toBe("ok");
+    expect(await tryBind(env, "openldap", u.dn, u.password)).not.toBe("ok");
+
+    const row = await shared.store.db
+      .selectFrom("writeback_operations")
+      .selectAll()
+      .where("id", "=", out.operationId)
+      .executeTakeFirstOrThrow();
+    expect(row).toMatchObject({
+      state: "succeeded",
+      attempts: 1,
+      claimed_by: b.link.registry.instanceId,
+      sealed_payload: null,
+      attempt_request: null,
+      attempt_result: null,
+    });
+    const applied = await a.audit("writeback.applied");
+    expect(applied.some((e) => e.details_json.includes(out.operationId))).toBe(true);
+  });
+
+  it("the agent on B dies with the reset in hand: A's person is told it failed (OUTCOME_UNKNOWN), not left waiting", async () => {
+    // A second agent on B that takes the operation and dies before answering.
+    const dying = await b.connectAgent({
+      directories: [{ id: "corp-dying", dialect: "openldap", description: "dies" }],
+    });
+    links.push(dying.link);
+    const got: OpRequest[] = [];
+    void (async () => {
+      try {
+        got.push(await dying.link.next("op.request", 60_000));
+        dying.link.ws.terminate();
+      } catch {
+        // closed
+      }
+    })();
+    seq += 1;
+    const anchor = `55555555-0000-4000-8000-${String(seq).padStart(12, "0")}`;
+    const ack = await dying.link.sync({
+      directoryId: "corp-dying",
+      syncId: `wb-inst-dying-${engine}-${seq}`,
+      full: false,
+      seq: 0,
+      final: true,
+      users: [syncedUser(anchor, `Dying.User${engine}${seq}`, { mail: `dying${seq}@contoso.test` })],
+    });
+    if (ack.type !== "sync.ack") throw new Error(JSON.stringify(ack));
+    const user = await shared.store.db
+      .selectFrom("users")
+      .selectAll()
+      .where("source_anchor", "=", anchor)
+      .executeTakeFirstOrThrow();
+    await wbA.ready();
+    expect(wbA.canServe(user)).toBe(true);
+
+    const out = await wbA.submit({
+      tenantId: a.tenant.id,
+      user,
+      kind: "reset",
+      secrets: { newPassword: "Never-Confirmed-Pass-8!" },
+    });
+    expect(got).toHaveLength(1);
+    expect(out).toMatchObject({ status: "failed", code: "OUTCOME_UNKNOWN" });
+    const row = await shared.store.db
+      .selectFrom("writeback_operations")
+      .selectAll()
+      .where("id", "=", out.operationId)
+      .executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ state: "failed", result_code: "OUTCOME_UNKNOWN", sealed_payload: null });
+    expect(row.completed_at).not.toBeNull();
+    const failed = await a.audit("writeback.failed");
+    expect(failed.some((e) => e.details_json.includes(out.operationId))).toBe(true);
+  });
+});
