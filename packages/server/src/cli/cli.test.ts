@@ -284,7 +284,8 @@ describe("latchkey serve and demo", () => {
 
   it("demo seeds the demo tenant and users, prints the URL and their names", async () => {
     const dir = tempDir();
-    const s = await startServer(dir, ["demo", "--port", "0"], {});
+    // Cloud-only (the hybrid demo, with its throwaway slapd and agent, is e2e/demo-hybrid.test.ts).
+    const s = await startServer(dir, ["demo", "--directory", "none", "--port", "0"], {});
     expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
     // The portal is wired in: the reset page and, in demo mode, the outbox page answer.
     expect((await fetch(`${s.url}/reset`)).status).toBe(200);

@@ -6,7 +6,7 @@
  */
 import { readFileSync, realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { registerAgentCommands } from "./agents.js";
 import { EXIT_CONFIG, reportError } from "./errors.js";
 
@@ -89,12 +89,28 @@ Exit status: 0 ok, 1 failure, 2 invalid or insecure configuration (or usage), 3 
     .description(
       "Start a demo server: demo mode on, SQLite at ./data/demo.db unless given, keys generated for the run, the demo tenant and users seeded. Prints the URL and the demo users. Not for production.",
     )
-    .option("--db <url>", "store for the demo (default sqlite:./data/demo.db)")
+    .option(
+      "--db <url>",
+      "store for the demo (default sqlite:./data/demo.db; with a directory, a file in its temporary directory)",
+    )
     .option("--host <address>", "listen address (default 127.0.0.1)")
     .option("--port <port>", "listen port (default 8080)", integer("--port", 0, 65535))
-    .addHelpText("after", example("latchkey demo", "latchkey demo --port 9000 --db sqlite:/tmp/demo.db"))
+    .addOption(
+      new Option(
+        "--directory <kind>",
+        "throwaway directory beside the cloud users, synced by a real latchkey-agent: openldap (slapd; the default when installed), samba (Samba AD DC: root, about 10 s to provision), none",
+      ).choices(["openldap", "samba", "none"]),
+    )
+    .addHelpText(
+      "after",
+      example(
+        "latchkey demo",
+        "latchkey demo --directory samba",
+        "latchkey demo --directory none --port 9000 --db sqlite:/tmp/demo.db",
+      ),
+    )
     .action(async (_o, cmd: Command) => {
-      const { demoCommand } = await import("./serve.js");
+      const { demoCommand } = await import("./demo.js");
       await demoCommand(cmd.optsWithGlobals(), out, err);
     });
 

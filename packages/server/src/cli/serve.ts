@@ -1,7 +1,7 @@
 /**
- * `latchkey serve` and `latchkey demo`: load the configuration, open the store, run migrations,
- * make sure the tenant exists (demo: seed the demo tenant and users), start the HTTP app, print the
- * URL, and on SIGTERM/SIGINT stop taking requests, let those in flight finish, and close the store.
+ * `latchkey serve`: load the configuration, open the store, run migrations, make sure the tenant
+ * exists, start the HTTP app, print the URL, and on SIGTERM/SIGINT stop taking requests, let those
+ * in flight finish, and close the store. `latchkey demo` (demo.ts) starts the server the same way.
  */
 import type { FastifyInstance } from "fastify";
 import { type LoadConfigOptions, loadConfig } from "../config/load.js";
@@ -13,11 +13,6 @@ export interface ServeOptions extends GlobalOptions {
   port?: number;
 }
 
-export interface DemoOptions extends ServeOptions {
-  /** Store URL for the demo; default `sqlite:./data/demo.db`. */
-  db?: string;
-}
-
 export interface Running {
   app: FastifyInstance;
   runtime: Runtime;
@@ -25,22 +20,15 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-function listenOverrides(opts: ServeOptions): Record<string, unknown> {
+export function listenOverrides(opts: ServeOptions): Record<string, unknown> {
   const server: Record<string, unknown> = {};
   if (opts.host !== undefined) server.host = opts.host;
   if (opts.port !== undefined) server.port = opts.port;
   return Object.keys(server).length > 0 ? { server } : {};
 }
 
-/** The demo's own defaults: below the file and the environment, so both can still change them. */
-export const DEMO_DEFAULTS = {
-  database: { url: "sqlite:./data/demo.db" },
-  server: { cookieSecure: false },
-  logging: { level: "warn" },
-  tenant: { slug: "demo", name: "Demo Organisation" },
-} as const;
-
-async function start(
+/** Starts the server; `seed` runs after the tenant exists (the demo seeds its users there). */
+export async function startServer(
   load: LoadConfigOptions,
   seed: (rt: Runtime) => Promise<DemoSeedResult | null>,
 ): Promise<Running & { demo: DemoSeedResult | null; links: { label: string; path: string }[] }> {
@@ -139,54 +127,13 @@ function onSignals(running: Running, err: (s: string) => void): void {
 }
 
 export async function serveCommand(opts: ServeOptions, err: (s: string) => void): Promise<Running> {
-  const running = await start({ path: opts.config, overrides: listenOverrides(opts) }, async () => null);
+  const running = await startServer(
+    { path: opts.config, overrides: listenOverrides(opts) },
+    async () => null,
+  );
   const { loaded } = running.runtime;
   if (loaded.config.demo) err("latchkey: demo mode is on: never use it in production\n");
   err(`latchkey: listening on ${running.url} (store: ${running.runtime.store.engine})\n`);
-  onSignals(running, err);
-  return running;
-}
-
-export async function demoCommand(
-  opts: DemoOptions,
-  out: (s: string) => void,
-  err: (s: string) => void,
-): Promise<Running> {
-  const overrides: Record<string, unknown> = { demo: true, ...listenOverrides(opts) };
-  if (opts.db) overrides.database = { url: opts.db };
-  const running = await start({ path: opts.config, defaults: { ...DEMO_DEFAULTS }, overrides }, async (rt) =>
-    (await import("../tenants/demo.js")).seedDemo(
-      { db: rt.store.db, clock: rt.clock, secrets: rt.loaded.secrets, audit: rt.audit },
-      {
-        slug: rt.loaded.config.tenant.slug,
-        name: rt.loaded.config.tenant.name,
-        settings: rt.loaded.config.tenant.settings,
-      },
-    ),
-  );
-  const demo = running.demo;
-  out(`Latchkey demo: ${running.url}\n`);
-  if (demo) {
-    const { DEMO_ANSWERS, DEMO_METHODS, DEMO_TOTP_SECRET } = await import("../tenants/demo-methods.js");
-    const names = demo.users.map((u) => (u.is_admin ? `${u.username} (admin)` : u.username));
-    out(`  tenant: ${demo.tenant.name} (${demo.tenant.slug})\n`);
-    out(`  demo users: ${names.join(", ")}\n`);
-    for (const u of demo.users) {
-      const methods = DEMO_METHODS[u.username];
-      if (methods) out(`    ${u.username}: ${methods.join(", ")}\n`);
-    }
-    // Demo-only values that protect nothing: printed so every method can be tried.
-    out(`  authenticator app secret (bob, carol): ${DEMO_TOTP_SECRET}\n`);
-    out(
-      `  security answers (alice): ${DEMO_ANSWERS.map((a) => `${a.questionId} = ${a.answer}`).join("; ")}\n`,
-    );
-  }
-  for (const link of running.links) out(`  ${link.label}: ${running.url}${link.path}\n`);
-  out(`  store: ${running.runtime.loaded.config.database.url}\n`);
-  if (running.runtime.loaded.secretsGenerated) {
-    out("  keys: generated for this run (codes and sealed data from an earlier run cannot be opened)\n");
-  }
-  out("  Demo mode: not for production. Stop with Ctrl-C.\n");
   onSignals(running, err);
   return running;
 }

@@ -8,6 +8,7 @@ import { registerEmail } from "../methods/email-code/index.js";
 import { registerQuestions } from "../methods/questions/index.js";
 import { registerPhone } from "../methods/shared/phone.js";
 import { registerTotp } from "../methods/totp/index.js";
+import type { User } from "../store/schema.js";
 import type { DemoSeedContext } from "./demo.js";
 
 /** A well-known base32 secret (RFC 4226 style test value) so the demo can be followed in any app. */
@@ -27,9 +28,19 @@ export const DEMO_METHODS: Readonly<Record<string, readonly string[]>> = {
 };
 
 export async function seedDemoMethods(ctx: DemoSeedContext): Promise<void> {
+  await seedMethodsFor(ctx, ctx.users, DEMO_METHODS);
+}
+
+/** Registers (confirmed) what `methods` names for each of `users` that lacks it; idempotent. The
+ * hybrid demo uses it for the directory users once they are synced. */
+export async function seedMethodsFor(
+  ctx: Pick<DemoSeedContext, "db" | "clock" | "secrets" | "tenant">,
+  users: readonly User[],
+  methods: Readonly<Record<string, readonly string[]>>,
+): Promise<void> {
   const settings = parseTenantSettings(ctx.tenant.settings_json);
-  for (const user of ctx.users) {
-    const wanted = DEMO_METHODS[user.username];
+  for (const user of users) {
+    const wanted = methods[user.username];
     if (!wanted) continue;
     const existing = await ctx.db
       .selectFrom("auth_methods")

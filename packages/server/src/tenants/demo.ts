@@ -63,6 +63,8 @@ export interface DemoSeedResult {
   users: User[];
   /** Users created by this run (the others existed). */
   createdUsers: string[];
+  /** The passwords of the users created by this run, to print: demo accounts that protect nothing. */
+  passwords: Record<string, string>;
 }
 
 export async function seedDemo(
@@ -85,5 +87,7 @@ export async function seedDemo(
   for (const hook of hooks) {
     await hook({ ...deps, tenant: seeded.tenant, users: seeded.users });
   }
-  return { tenant: seeded.tenant, users: seeded.users, createdUsers: seeded.createdUsers };
+  const passwords: Record<string, string> = {};
+  for (const u of users) if (seeded.createdUsers.includes(u.username)) passwords[u.username] = u.password;
+  return { tenant: seeded.tenant, users: seeded.users, createdUsers: seeded.createdUsers, passwords };
 }
