@@ -8,9 +8,12 @@
  *   is that notice, not a second message), and audited once;
  * - an "unlock only" answered "pending" whose operation is then refused ends the flow `failed` and
  *   the person is emailed that the account was not unlocked, with the directory's sentence.
+ * The pages of those states ("still working on it", done, "not unlocked") are opened in Chromium with
+ * the flow's cookie and checked with axe.
  */
 import { type OpRequest, open, operationAad, type SealedSecrets } from "@latchkey/protocol";
 import { sql } from "kysely";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "../packages/server/src/core/random.js";
 import {
@@ -30,6 +33,7 @@ import type { CaptchaChallenge } from "../packages/server/src/web/altcha.js";
 import { createTestDatabase, getTestEnv, readMail } from "../test-env/env.js";
 import { until } from "./harness/agent-process.js";
 import { HttpClient, solveCaptchaChallengeFast } from "./harness/client.js";
+import { checkA11y, formatViolations, launchBrowser } from "./helpers/index.js";
 
 interface Agent {
   agentId: string;
@@ -41,6 +45,29 @@ type FlowView = { flowId: string; csrf: string; state: string; kind?: string; me
 type Answer = { flow?: FlowView; error?: { code: string; messageId: string } };
 
 const td = new TextDecoder();
+
+let browser: Browser;
+beforeAll(async () => {
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** The reset page of the client's flow in Chromium (its cookies copied over), checked with axe; its h1. */
+async function showPage(baseUrl: string, c: HttpClient, what: string): Promise<string> {
+  const context = await browser.newContext({ locale: "en-GB" });
+  try {
+    await context.addCookies([...c.cookies].map(([name, value]) => ({ name, value, url: baseUrl })));
+    const page = await context.newPage();
+    await page.goto(`${baseUrl}/reset`);
+    const v = await checkA11y(page);
+    expect(v, `${what}: ${formatViolations(v)}`).toEqual([]);
+    return ((await page.locator("h1").first().textContent()) ?? "").trim();
+  } finally {
+    await context.close();
+  }
+}
 
 describe.each(["sqlite", "postgres"] as const)("completion after pending (%s)", (engine) => {
   let s: LinkServer;
@@ -149,7 +176,13 @@ describe.each(["sqlite", "postgres"] as const)("completion after pending (%s)", 
     const code = /\b(\d{6,8})\b/.exec(mail.text)?.[1] ?? "";
     const verified = await call("/verify", { code });
     expect(verified.body.flow?.state).toBe("new_password");
-    return { id, call, view, newPasswordView: verified.body.flow as FlowView & { unlockOffered?: boolean } };
+    return {
+      id,
+      client: c,
+      call,
+      view,
+      newPasswordView: verified.body.flow as FlowView & { unlockOffered?: boolean },
+    };
   }
 
   /** The next op.request, opened with the agent's own key (so the test knows what was sealed). */
@@ -202,6 +235,7 @@ describe.each(["sqlite", "postgres"] as const)("completion after pending (%s)", 
     expect((await flow.view())?.state).toBe("pending");
     expect(await revoked(session)).toBe(false);
     expect(await queued(since)).toEqual([]);
+    expect(await showPage(s.baseUrl, flow.client, "pending")).toBe(t("en", "reset.pending.title"));
 
     // The directory answers: the flow's own completion runs now.
     answer(request.opId, "applied");
@@ -227,6 +261,8 @@ describe.each(["sqlite", "postgres"] as const)("completion after pending (%s)", 
     expect(await byFlow("sessions.revoked")).toHaveLength(1);
     expect((await byFlow("writeback.pending")).map((e) => e.target)).toEqual([u.id]);
     expect((await byFlow("writeback.applied")).map((e) => e.target)).toEqual([u.id]);
+
+    expect(await showPage(s.baseUrl, flow.client, "done after pending")).toBe(t("en", "reset.done.title"));
 
     // Another report of the same end (a second instance's, a retry's) changes nothing.
     const again = await s.features.portal.service.completePending({
@@ -255,6 +291,9 @@ describe.each(["sqlite", "postgres"] as const)("completion after pending (%s)", 
 
     await until("the flow ends failed", async () => (await flow.view())?.state === "failed", 10_000);
     expect(await flow.view()).toMatchObject({ kind: "unlock", messageId: "directory.insufficient_access" });
+    expect(await showPage(s.baseUrl, flow.client, "unlock failed")).toBe(
+      t("en", "reset.unlock_failed.title"),
+    );
     const mail = await readMail({
       to: u.email ?? "",
       since,
