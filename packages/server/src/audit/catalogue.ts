@@ -21,6 +21,11 @@ export const AUDIT_EVENTS = {
   "password.reset": "A user's password was reset through self-service.",
   "password.changed": "A user changed a known password.",
   "sessions.revoked": "All sessions of a user were revoked.",
+  "sign_in.succeeded": "A person signed in to \"my account\"; a session was opened (details: amr, session id).",
+  "sign_in.failed":
+    "A sign-in did not open a session: wrong password or unknown name, throttled, captcha, or the directory's answer (reason says which).",
+  "sign_in.password_verified": "The password was right and the second step (a verification method) was asked for.",
+  "session.revoked": "A person signed out one of their sessions, or signed out.",
   "throttle.locked": "A throttle limit was reached and self-service was locked for a time.",
   "admin_contact.requested":
     "A person asked for an administrator's help; admins were notified (rate-limited).",
@@ -59,6 +64,13 @@ export type AuditEventName = keyof typeof AUDIT_EVENTS;
 
 /** Stable reason codes used in audit records (eligibility and blocking reasons). */
 export const REASON_CODES = {
+  password_wrong: "The user name or password was wrong (or the name unknown).",
+  password_expired: "The directory says the password has expired (a forced change follows).",
+  password_must_change: "The directory says the password must be changed at next logon (a forced change follows).",
+  account_locked: "The account is locked (in its directory, or by an administrator).",
+  account_disabled: "The account is disabled.",
+  directory_unavailable: "The account's directory could not be asked (no agent online, or no answer).",
+  old_password_wrong: "The current password given for a change was wrong.",
   user_not_found: "No account matches the user name.",
   user_disabled: "The account is disabled.",
   user_not_in_scope: "The account is outside the self-service scope.",

@@ -175,6 +175,15 @@ export const tenantSettingsSchema = z
           .max(730)
           .default(180)
           .describe("Ask people every N days whether their methods are still right; 0 = never (Entra: 180)."),
+        signInFailuresPer15Minutes: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(10)
+          .describe(
+            "Wrong passwords (sign-in and password change) per account in 15 minutes before Latchkey pauses them for 15 minutes. Below the directory's lockout threshold, guessing through Latchkey cannot lock directory accounts.",
+          ),
       })
       .prefault({}),
     sync: z

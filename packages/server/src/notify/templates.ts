@@ -9,6 +9,7 @@ export const MESSAGE_IDS = [
   "password.reset",
   "admin.reset_notice",
   "admin.contact_request",
+  "password.changed",
 ] as const;
 export type MessageId = (typeof MESSAGE_IDS)[number];
 
@@ -37,6 +38,9 @@ export interface PasswordResetParams {
   /** IANA zone for the time shown; UTC when absent. */
   timeZone?: string;
 }
+
+/** A person changed their own password (signed in, or forced at sign-in by the directory). */
+export type PasswordChangedParams = PasswordResetParams;
 
 export interface AdminResetNoticeParams {
   organisationName: string;
@@ -146,6 +150,29 @@ const en = {
       return { subject, text, html };
     },
   },
+  "password.changed": {
+    email(p: PasswordChangedParams): EmailContent {
+      const subject = `Your ${p.organisationName} password was changed`;
+      const when = formatTime(p.at, p.timeZone);
+      const from = p.ip ?? "an unknown address";
+      const help = p.helpdeskUrl ? `${p.helpdeskText} ${p.helpdeskUrl}` : p.helpdeskText;
+      const text = [
+        `The password of ${who(p.username, p.displayName)} was changed at ${when} from ${from}.`,
+        "Every other place where you were signed in has been signed out.",
+        "",
+        `If this wasn't you, someone else may control your account: reset your password and contact your helpdesk now. ${help}`,
+      ].join("\n");
+      const helpHtml = p.helpdeskUrl
+        ? `${escapeHtml(p.helpdeskText)} <a href="${escapeHtml(p.helpdeskUrl)}">${escapeHtml(p.helpdeskUrl)}</a>`
+        : escapeHtml(p.helpdeskText);
+      const html = htmlPage(subject, [
+        `The password of ${escapeHtml(who(p.username, p.displayName))} was changed at ${escapeHtml(when)} from ${escapeHtml(from)}.`,
+        "Every other place where you were signed in has been signed out.",
+        `<strong>If this wasn't you</strong>, someone else may control your account: reset your password and contact your helpdesk now. ${helpHtml}`,
+      ]);
+      return { subject, text, html };
+    },
+  },
   "admin.reset_notice": {
     email(p: AdminResetNoticeParams): EmailContent {
       const subject = `${p.organisationName}: an administrator reset their password`;
@@ -211,6 +238,10 @@ export function verificationCodeVoice(p: VerificationCodeParams, locale = "en"):
 
 export function passwordResetEmail(p: PasswordResetParams, locale = "en"): EmailContent {
   return table(locale)["password.reset"].email(p);
+}
+
+export function passwordChangedEmail(p: PasswordChangedParams, locale = "en"): EmailContent {
+  return table(locale)["password.changed"].email(p);
 }
 
 export function adminResetNoticeEmail(p: AdminResetNoticeParams, locale = "en"): EmailContent {

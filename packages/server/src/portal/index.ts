@@ -4,6 +4,7 @@
  * and returns the fastify plugins that serve it. `latchkey serve` and `latchkey demo` call this once.
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
+import { type Account, createAccount } from "../account/index.js";
 import type { AuditSink } from "../audit/emitter.js";
 import type { LoadedConfig } from "../config/load.js";
 import { readSecretFile } from "../config/secret-file.js";
@@ -74,6 +75,8 @@ export interface Portal {
   throttle: Throttle;
   /** Password operations through agents; null without an agent registry. */
   writeback: WritebackService | null;
+  /** "My account": sessions, the account guard, sign-in and password change (account/index.ts). */
+  account: Account;
   /** The demo transport's list (demo mode only). */
   demoMessages: (() => DemoMessage[]) | null;
   start(): void;
@@ -217,6 +220,25 @@ export async function createPortal(deps: PortalDeps): Promise<Portal> {
     return tenant;
   }
   const cookie = { secure: config.server.cookieSecure, maxAgeSeconds: 60 * 60 };
+  const account = createAccount({
+    store,
+    clock,
+    random,
+    secrets,
+    audit,
+    throttle,
+    captcha,
+    methods,
+    passwords,
+    outbox,
+    writeback,
+    getTenant,
+    cookieSecure: config.server.cookieSecure,
+    ruleList: (tenant) =>
+      passwords
+        .describe(parseTenantSettings(tenant.settings_json).password, { history: true })
+        .map((r) => ({ id: r.id, messageId: r.messageId, params: r.params })),
+  });
 
   const portalPlugin: FastifyPluginAsync = async (app: FastifyInstance) => {
     await app.register(webPlugin, {
@@ -245,6 +267,7 @@ export async function createPortal(deps: PortalDeps): Promise<Portal> {
           .describe(parseTenantSettings(tenant.settings_json).password, { history: true })
           .map((r) => ({ id: r.id, messageId: r.messageId, params: r.params })),
     });
+    await app.register(account.plugin);
     app.get("/api/v1/openapi.json", async () => resetOpenApi());
     app.get("/", async (_req, reply) => reply.redirect("/reset", 302));
   };
@@ -259,6 +282,7 @@ export async function createPortal(deps: PortalDeps): Promise<Portal> {
     passwords,
     throttle,
     writeback,
+    account,
     demoMessages: created.demo ? () => created.demo?.list() ?? [] : null,
     start() {
       worker.start();
