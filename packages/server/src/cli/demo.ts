@@ -19,6 +19,8 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
+  readFileSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -62,24 +64,25 @@ type Out = (s: string) => void;
 type Started = Awaited<ReturnType<typeof startServer>>;
 
 const INSTALL_HINT: Record<Exclude<DemoDirectoryKind, "none">, string> = {
-  openldap: "apt-get install slapd openssl (as root)",
-  samba: "apt-get install samba samba-ad-dc samba-ad-provision openssl (as root)",
+  openldap: "install it with `apt-get install slapd openssl` (as root)",
+  samba: "install it with `apt-get install samba samba-ad-dc samba-ad-provision openssl` (as root)",
 };
 
-/** Why a directory kind cannot run here, or null when it can. */
+/** Why a directory kind cannot run here (and what to do), or null when it can. */
 function missingFor(kind: Exclude<DemoDirectoryKind, "none">, agentMain: string | null): string | null {
   const onPath = (name: string) =>
-    (process.env.PATH ?? "/usr/bin:/bin").split(delimiter).some((d) => d && existsSync(join(d, name)));
+    (process.env.PATH ?? "").split(delimiter).some((d) => d !== "" && existsSync(join(d, name)));
   if (kind === "openldap" && (!existsSync("/usr/sbin/slapd") || !existsSync("/usr/lib/ldap/back_mdb.so"))) {
-    return `slapd is not installed (${INSTALL_HINT.openldap})`;
+    return `slapd is not installed: ${INSTALL_HINT.openldap}`;
   }
   if (kind === "samba") {
     if (!existsSync("/usr/sbin/samba") || !existsSync("/usr/bin/samba-tool"))
-      return `Samba AD DC is not installed (${INSTALL_HINT.samba})`;
-    if (process.getuid?.() !== 0) return "a Samba AD DC needs root (it binds ports 389 and 636)";
+      return `the Samba AD DC is not installed: ${INSTALL_HINT.samba}`;
+    if (process.getuid?.() !== 0)
+      return "a Samba AD DC needs root (it binds ports 389 and 636): run the demo as root";
   }
-  if (!onPath("openssl")) return `openssl is not installed (${INSTALL_HINT[kind]})`;
-  if (agentMain === null) return "the latchkey-agent program was not found (npm run build builds it)";
+  if (!onPath("openssl")) return `openssl is not on the PATH: ${INSTALL_HINT[kind]}`;
+  if (agentMain === null) return "the latchkey-agent program was not found: `npm run build` builds it";
   return null;
 }
 
@@ -110,10 +113,10 @@ export async function demoCommand(opts: DemoOptions, out: Out, err: Out): Promis
   if (kind !== "none") {
     const missing = missingFor(kind, agentMain);
     if (missing !== null && opts.directory !== undefined) {
-      throw new CliError(`--directory ${kind}: ${missing}; or run without it`, EXIT_NOT_AVAILABLE);
+      throw new CliError(`--directory ${kind} cannot run: ${missing}`, EXIT_NOT_AVAILABLE);
     }
     if (missing !== null) {
-      err(`latchkey: ${missing}: the demo runs cloud-only (no directory users)\n`);
+      err(`latchkey: the demo runs cloud-only (no directory users): ${missing}\n`);
       kind = "none";
     }
   }
@@ -145,8 +148,13 @@ async function printCloud(running: Started, demo: DemoSeedResult | null, out: Ou
     const pw = demo.passwords[u.username];
     // Demo accounts that protect nothing: the password is printed so it can be seen to change.
     const password = pw === undefined ? "password set by an earlier run" : `password ${pw}`;
-    if (methods) out(`    ${u.username}: ${methods.join(", ")}; ${password}\n`);
+    if (methods) out(`    ${u.username}: ${methods.join(", ")}; ${password}${contacts(u.email, u.mobile)}\n`);
   }
+}
+
+/** The reset page asks for the registered address or number too (strict disclosure): show them. */
+function contacts(mail: string | null, mobile: string | null): string {
+  return [mail ? `; mail ${mail}` : "", mobile ? `, mobile ${mobile}` : ""].join("");
 }
 
 async function printTail(
@@ -160,6 +168,7 @@ async function printTail(
   out(`  authenticator app secret (${totpUsers.join(", ")}): ${DEMO_TOTP_SECRET}\n`);
   out(`  security answers (alice): ${DEMO_ANSWERS.map((a) => `${a.questionId} = ${a.answer}`).join("; ")}\n`);
   for (const link of running.links) out(`  ${link.label}: ${running.url}${link.path}\n`);
+  out("  reset: give the username, then the mail address or mobile number shown above for the method\n");
   out("  codes (email, SMS, voice) are not sent anywhere: they appear on the messages page above\n");
   out(`  store: ${running.runtime.loaded.config.database.url}\n`);
   if (running.runtime.loaded.secretsGenerated) {
@@ -183,6 +192,48 @@ interface Teardown {
   steps: { name: string; run: () => Promise<void> }[];
   pids: Set<number>;
   workDir: string;
+}
+
+const RECORD = "demo.json";
+
+/** What a SIGKILLed demo leaves for the next one to stop: its own pid and its daemons' pids, each
+ * with its /proc start time (a reused pid is never signalled). */
+interface DemoRecord {
+  owner: { pid: number; start: string | undefined };
+  pids: { pid: number; start: string | undefined }[];
+}
+
+async function recordPids(t: Teardown): Promise<void> {
+  const { startTimeOf } = await import("../lab/proc.js");
+  const rec: DemoRecord = {
+    owner: { pid: process.pid, start: startTimeOf(process.pid) },
+    pids: [...t.pids].map((pid) => ({ pid, start: startTimeOf(pid) })),
+  };
+  writeFileSync(join(t.workDir, RECORD), `${JSON.stringify(rec)}\n`, { mode: 0o600 });
+}
+
+/** Stops what earlier demos that were killed outright (SIGKILL, a crash) left running, and removes
+ * their temporary directories. A live demo's directory is left alone. */
+async function sweepAbandoned(err: Out): Promise<void> {
+  const { isAlive, killAndWait, startTimeOf } = await import("../lab/proc.js");
+  const alive = (p: { pid: number; start: string | undefined }) =>
+    isAlive(p.pid) && (p.start === undefined || startTimeOf(p.pid) === p.start);
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith("latchkey-demo-")) continue;
+    const dir = join(tmpdir(), name);
+    let rec: DemoRecord;
+    try {
+      rec = JSON.parse(readFileSync(join(dir, RECORD), "utf8")) as DemoRecord;
+    } catch {
+      continue; // not a demo's, or still being made
+    }
+    if (alive(rec.owner)) continue;
+    const left = rec.pids.filter(alive);
+    await Promise.all(left.map((p) => killAndWait(p.pid, "SIGTERM", 10_000)));
+    rmSync(dir, { recursive: true, force: true });
+    if (left.length > 0)
+      err(`latchkey: stopped ${left.length} process(es) left by a demo that was killed (${dir})\n`);
+  }
 }
 
 function exitHook(t: Teardown): () => void {
@@ -221,8 +272,10 @@ async function hybrid(
     import("../lab/proc.js"),
     import("../tenants/demo-directory.js"),
   ]);
+  await sweepAbandoned(err);
   const workDir = mkdtempSync(join(tmpdir(), "latchkey-demo-"));
   const teardown: Teardown = { steps: [], pids: new Set(), workDir };
+  await recordPids(teardown);
   const hook = exitHook(teardown);
   process.on("exit", hook);
   const fail = async (e: unknown): Promise<never> => {
@@ -239,6 +292,7 @@ async function hybrid(
       err("latchkey: provisioning a throwaway Samba AD DC (about 10 s, slower than slapd)…\n");
     }
     directory = await startDirectory(kind, workDir, tls, people, teardown);
+    await recordPids(teardown);
     err(`latchkey: ${directory.label} started at ${directory.url}\n`);
   } catch (e) {
     return fail(e);
@@ -305,6 +359,7 @@ async function hybrid(
     const logFile = join(agentDir, "agent.log");
     const agent = startAgent(agentMain, agentDir, logFile);
     teardown.pids.add(agent.pid);
+    await recordPids(teardown);
     teardown.steps.push({
       name: "agent",
       run: async () => {
@@ -344,7 +399,9 @@ async function hybrid(
     const user = directoryUsers.find((u) => u.username === p.username);
     const role = user?.is_admin ? " (admin)" : "";
     const what = methods ? `${methods.join(", ")}` : "outside the scope group: may not reset";
-    out(`    ${p.username}${role}: ${what}; password ${p.password}\n`);
+    out(
+      `    ${p.username}${role}: ${what}; password ${p.password}${methods ? contacts(p.mail, p.mobile) : ""}\n`,
+    );
   }
   const dana = directory.users.dana;
   if (dana) {
@@ -422,7 +479,14 @@ async function startDirectory(
   }
   const { startLabSamba } = await import("../lab/samba.js");
   const samba = await startLabSamba({ dir: join(workDir, "samba"), tls, people });
-  teardown.steps.push({ name: "Samba AD DC", run: () => samba.stop() });
+  teardown.pids.add(samba.pid);
+  teardown.steps.push({
+    name: "Samba AD DC",
+    run: async () => {
+      await samba.stop();
+      teardown.pids.delete(samba.pid);
+    },
+  });
   const e = samba.env;
   return {
     id: "demo-ad",

@@ -232,6 +232,8 @@ export async function launchDc(
 
 export interface LabSambaHandle<N extends string> {
   env: LabAd<N>;
+  /** The samba root process (it leads the process group of its ~40 workers). */
+  pid: number;
   timings: Record<string, number>;
   stop(): Promise<void>;
 }
@@ -271,7 +273,7 @@ export async function startLabSamba<N extends string>(opts: {
         opts.people,
       );
       timings["samba.seed"] = seconds(t2);
-      return { env, timings, stop };
+      return { env, pid: launched.pid, timings, stop };
     } finally {
       await launched.admin.unbind().catch(() => undefined);
     }
