@@ -37,6 +37,9 @@ export const AUDIT_EVENTS = {
   "user.created": "A user was created (seed, admin or sync).",
   "method.registered": "A verification method was registered or confirmed.",
   "method.removed": "A verification method was removed.",
+  "methods.reviewed": 'A signed-in person confirmed that their verification methods are still right (the "are these still right?" interrupt).',
+  "method.step_up_failed":
+    "Adding, changing or removing a verification method was refused: the person had not proven an existing method in this session (or the proof failed).",
   "agent.token_created": "An administrator made a one-time agent enrollment token (never recorded itself).",
   "agent.enrolled": "An agent enrolled with a token and registered its public keys.",
   "agent.enroll_failed": "An enrollment was refused: the token was unknown, used or expired.",
@@ -86,6 +89,7 @@ export const REASON_CODES = {
   contact_mismatch: "The contact typed does not match a registered one (strict mode).",
   policy_violation: "The password failed one or more policy rules.",
   captcha_failed: "The captcha failed.",
+  step_up_required: "An existing verification method must be proven first (adding or changing a method).",
   token_invalid: "The enrollment token is unknown, already used or expired.",
   agent_unknown: "No enrolled agent has that id.",
   agent_revoked: "The agent was revoked by an administrator.",

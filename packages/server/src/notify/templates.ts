@@ -10,6 +10,7 @@ export const MESSAGE_IDS = [
   "admin.reset_notice",
   "admin.contact_request",
   "password.changed",
+  "security_info.changed",
 ] as const;
 export type MessageId = (typeof MESSAGE_IDS)[number];
 
@@ -63,6 +64,21 @@ export interface ContactAdminRequestParams {
   reasonText: string | null;
   at: number;
   ip: string | null;
+  timeZone?: string;
+}
+
+export interface SecurityInfoChangedParams {
+  organisationName: string;
+  username: string;
+  displayName?: string | null;
+  /** What happened to the method. */
+  change: "added" | "confirmed" | "removed";
+  /** The method in words, e.g. "a phone number for text messages (•••• •••• 89)"; masked, never a secret. */
+  what: string;
+  at: number;
+  ip: string | null;
+  helpdeskText: string;
+  helpdeskUrl?: string | null;
   timeZone?: string;
 }
 
@@ -214,6 +230,36 @@ const en = {
       return { subject, text, html };
     },
   },
+  "security_info.changed": {
+    email(p: SecurityInfoChangedParams): EmailContent {
+      const verb = { added: "was added to", confirmed: "was confirmed for", removed: "was removed from" }[
+        p.change
+      ];
+      const subject = `${p.organisationName}: your security information changed`;
+      const when = formatTime(p.at, p.timeZone);
+      const from = p.ip ?? "an unknown address";
+      const help = p.helpdeskUrl ? `${p.helpdeskText} ${p.helpdeskUrl}` : p.helpdeskText;
+      const what = `${p.what.slice(0, 1).toUpperCase()}${p.what.slice(1)}`;
+      const first = `${what} ${verb} the account ${who(p.username, p.displayName)} at ${when} from ${from}.`;
+      const why =
+        "These are the ways you confirm it is you when you reset your password or change your security information.";
+      const text = [
+        first,
+        "",
+        why,
+        `If this wasn't you, someone else may have your password: contact your helpdesk now. ${help}`,
+      ].join("\n");
+      const helpHtml = p.helpdeskUrl
+        ? `${escapeHtml(p.helpdeskText)} <a href="${escapeHtml(p.helpdeskUrl)}">${escapeHtml(p.helpdeskUrl)}</a>`
+        : escapeHtml(p.helpdeskText);
+      const html = htmlPage(subject, [
+        escapeHtml(first),
+        why,
+        `<strong>If this wasn't you</strong>, someone else may have your password: contact your helpdesk now. ${helpHtml}`,
+      ]);
+      return { subject, text, html };
+    },
+  },
 } as const;
 
 /** Locale tables; a locale missing here falls back to English. */
@@ -240,14 +286,18 @@ export function passwordResetEmail(p: PasswordResetParams, locale = "en"): Email
   return table(locale)["password.reset"].email(p);
 }
 
-export function passwordChangedEmail(p: PasswordChangedParams, locale = "en"): EmailContent {
-  return table(locale)["password.changed"].email(p);
-}
-
 export function adminResetNoticeEmail(p: AdminResetNoticeParams, locale = "en"): EmailContent {
   return table(locale)["admin.reset_notice"].email(p);
 }
 
 export function contactAdminRequestEmail(p: ContactAdminRequestParams, locale = "en"): EmailContent {
   return table(locale)["admin.contact_request"].email(p);
+}
+
+export function passwordChangedEmail(p: PasswordChangedParams, locale = "en"): EmailContent {
+  return table(locale)["password.changed"].email(p);
+}
+
+export function securityInfoChangedEmail(p: SecurityInfoChangedParams, locale = "en"): EmailContent {
+  return table(locale)["security_info.changed"].email(p);
 }

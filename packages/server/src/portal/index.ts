@@ -13,6 +13,9 @@ import type { Clock } from "../core/clock.js";
 import { LatchkeyError } from "../core/errors.js";
 import { cryptoRandom, type Random } from "../core/random.js";
 import type { AgentRegistry } from "../directory-link/registry.js";
+import { registrationApiRoutes } from "../flows/registration/api-routes.js";
+import { registrationPages } from "../flows/registration/pages.js";
+import { RegistrationService } from "../flows/registration/service.js";
 import { resetApiRoutes } from "../flows/reset/api-routes.js";
 import {
   CloudPasswordSetter,
@@ -24,6 +27,7 @@ import { resetPages } from "../flows/reset/pages.js";
 import type { PasswordSetter } from "../flows/reset/password-setter.js";
 import { ResetService } from "../flows/reset/service.js";
 import type { Logger } from "../logging/logger.js";
+import { relyingPartyResolver } from "../methods/passkey/relying-party.js";
 import { createMethods, type MethodRegistry } from "../methods/registry.js";
 import type { DemoMessage } from "../notify/demo.js";
 import { Outbox, OutboxWorker } from "../notify/outbox.js";
@@ -240,6 +244,20 @@ export async function createPortal(deps: PortalDeps): Promise<Portal> {
         .map((r) => ({ id: r.id, messageId: r.messageId, params: r.params })),
   });
 
+  // Registration of verification methods in "my account" (flows/registration).
+  const relyingParty = relyingPartyResolver(config.server.publicUrl);
+  const registration = new RegistrationService({
+    db,
+    clock,
+    random,
+    secrets,
+    audit,
+    methods,
+    throttle,
+    enqueue: async (m) => void (await outbox.enqueue(m)),
+    sessions: account.sessions,
+  });
+
   const portalPlugin: FastifyPluginAsync = async (app: FastifyInstance) => {
     await app.register(webPlugin, {
       async getBranding() {
@@ -268,6 +286,13 @@ export async function createPortal(deps: PortalDeps): Promise<Portal> {
           .map((r) => ({ id: r.id, messageId: r.messageId, params: r.params })),
     });
     await app.register(account.plugin);
+    await app.register(registrationPages, {
+      service: registration,
+      guard: account.guard,
+      relyingParty,
+      clock,
+    });
+    await app.register(registrationApiRoutes, { service: registration, guard: account.guard, relyingParty });
     app.get("/api/v1/openapi.json", async () => resetOpenApi());
     app.get("/", async (_req, reply) => reply.redirect("/reset", 302));
   };

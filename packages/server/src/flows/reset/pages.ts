@@ -10,6 +10,7 @@ import { parseTenantSettings } from "../../config/tenant-settings.js";
 import { type Clock, systemClock } from "../../core/clock.js";
 import { isLatchkeyError, LatchkeyError } from "../../core/errors.js";
 import { negotiateLocale, type Translate, translator } from "../../i18n/index.js";
+import { PASSKEY_SCRIPTS } from "../../methods/passkey/index.js";
 import type { Tenant } from "../../store/schema.js";
 import {
   answerField,
@@ -183,6 +184,8 @@ ${button({ text: t("reset.identify.submit") })}`,
                   : t("reset.code.title");
           return {
             title,
+            // The passkey ceremony runs in the browser (static/passkey.js); it posts the assertion as "passkey".
+            ...(prompt.kind === "passkey" ? { scripts: [...PASSKEY_SCRIPTS] } : {}),
             body: html`${stepLine}<h1>${title}</h1>
 ${form({
   action: "/reset/verify",
@@ -509,13 +512,19 @@ ${
       if (k.startsWith("answer.") && typeof v === "string" && k.length <= 47)
         answers[k.slice(7)] = v.slice(0, 200);
     }
-    const response: Record<string, unknown> = Object.keys(answers).length > 0 ? { answers } : { code };
+    const passkey = field(body, "passkey", 40_000);
+    const response: Record<string, unknown> = passkey
+      ? { assertion: parseAssertion(passkey) }
+      : Object.keys(answers).length > 0
+        ? { answers }
+        : { code };
     return post(
       req,
       reply,
       (step) => service.verifyChallenge(step, { response }),
       (e, t) => {
         if (e.code === "VERIFICATION_FAILED") {
+          if (passkey) return { errors: [{ text: t("reset.passkey.error.failed") }] };
           if (Object.keys(answers).length > 0) {
             const first = Object.keys(answers)[0] ?? "";
             return {
@@ -624,6 +633,15 @@ ${
       (view, tenant) => render(req, reply, tenant, view),
     ),
   );
+}
+
+/** The passkey assertion static/passkey.js posted (JSON); the method validates its shape. */
+function parseAssertion(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return null;
+  }
 }
 
 function pageErrors(fields: Record<string, string>, values: Record<string, string>): PageState {

@@ -58,7 +58,11 @@ export function storedPasskeys(methods: AuthMethod[], userId: string | null): St
  * needs no column, says nothing about the person, and is the same on every registration (an
  * authenticator then keeps one passkey per account and site).
  */
-export function webauthnUserId(secrets: ServerSecrets, tenantId: string, userId: string): Uint8Array {
+export function webauthnUserId(
+  secrets: ServerSecrets,
+  tenantId: string,
+  userId: string,
+): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(Buffer.from(hmacHex(secrets, "webauthn.user", `${tenantId}\u0000${userId}`), "hex"));
 }
 

@@ -44,6 +44,13 @@ export {
 } from "./credentials.js";
 export { type RelyingParty, relyingPartyOf, relyingPartyResolver } from "./relying-party.js";
 
+/**
+ * The browser side of both ceremonies, same-origin (the CSP allows no other): the
+ * @simplewebauthn/browser bundle (served by flows/registration/pages.ts) and static/passkey.js,
+ * which wires the buttons carrying data-passkey-options / data-passkey-registration-options.
+ */
+export const PASSKEY_SCRIPTS = ["/static/vendor/simplewebauthn-browser.js", "/static/passkey.js"] as const;
+
 /** How long the browser may take for the ceremony (the person finds their phone or key). */
 export const PASSKEY_TIMEOUT_MS = 120_000;
 
@@ -63,7 +70,7 @@ export const assertionSchema = z.object({
 });
 
 /** A COSE EC2 P-256 public key from its JWK coordinates. */
-export function coseP256(x: string, y: string): Uint8Array {
+export function coseP256(x: string, y: string): Uint8Array<ArrayBuffer> {
   return isoCBOR.encode(
     new Map<number, number | Uint8Array>([
       [1, 2], // kty: EC2
