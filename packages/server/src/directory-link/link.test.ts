@@ -4,6 +4,7 @@
  * heartbeats (registry and store), timeouts, replacement, limits, metrics and restart.
  */
 import { generateKeyPairSync } from "node:crypto";
+import { PROTOCOL_VERSION } from "@latchkey/protocol";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../../../../test-env/env.js";
 import { ManualClock } from "../core/clock.js";
@@ -435,6 +436,59 @@ describe("limits", () => {
       const again = await s.connectAgent();
       expect(again.link.isOpen).toBe(true);
       again.link.close();
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("answers the server asked for (op.result to its op.request) do not spend the rate; unasked messages still do", async () => {
+    const s = await startLinkServer({ link: { messagesPerSecond: 5, messageBurst: 10 } });
+    try {
+      const { agentId, link } = await s.connectAgent();
+      const live = s.link.registry.link(agentId);
+      if (!live) throw new Error("not linked");
+      for (let i = 0; i < 30; i++) {
+        const sent = live.send({
+          v: PROTOCOL_VERSION,
+          id: `req-${i}`,
+          type: "op.request",
+          opId: `op-${i}`,
+          kind: "unlock",
+          tenantId: s.tenant.id,
+          directoryId: "corp",
+          anchor: "33333333-0000-4000-8000-000000000001",
+          dn: null,
+          options: { unlock: false, mustChange: false },
+          sealed: null,
+          deadline: Date.now() + 60_000,
+        });
+        expect(sent).toBe(true);
+        const m = await link.next("op.request");
+        link.send({
+          type: "op.result",
+          opId: m.opId,
+          outcome: "applied",
+          applied: false,
+          code: null,
+          diagnostic: null,
+          fromCache: false,
+        });
+      }
+      // Three times the burst, all answered: still open — a sync batch after them is acknowledged
+      // (the link handles its messages in order, so every op.result was handled before it).
+      const ack = await link.sync({
+        directoryId: "corp",
+        syncId: "after-answers",
+        full: false,
+        seq: 0,
+        final: true,
+        users: [],
+      });
+      expect(ack.type).toBe("sync.ack");
+      expect(link.isOpen).toBe(true);
+      for (let i = 0; i < 30; i++) link.heartbeat();
+      expect(await link.next("error")).toMatchObject({ code: "RATE_LIMITED" });
+      expect((await link.waitClosed()).code).toBe(CLOSE.RATE_LIMITED);
     } finally {
       await s.close();
     }

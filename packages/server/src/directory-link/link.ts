@@ -94,6 +94,9 @@ const REPLY: Record<"MALFORMED_MESSAGE" | "UNKNOWN_MESSAGE" | "PROTOCOL_VERSION"
   PROTOCOL_VERSION: `this server speaks protocol version ${PROTOCOL_VERSION}`,
 };
 
+/** At most this many solicited answers are owed to a link (a bound, whatever the server sent). */
+const MAX_CREDIT = 10_000;
+
 /** A token bucket on real time (message rates are not a matter of the injected clock). */
 class Bucket {
   private tokens: number;
@@ -126,6 +129,13 @@ export class AgentLink {
   private work: Promise<void> = Promise.resolve();
   private pending = 0;
   private readonly bucket: Bucket;
+  /**
+   * Answers the server asked for: each op.request sent adds one, and a message received spends one
+   * before it spends the rate bucket. An agent busy with many operations answers as fast as the
+   * server sends them without being closed for its rate (measured: 2 × 100 resets a second closed
+   * the link at the default 50/s); the extra it may send is bounded by what the server sent.
+   */
+  private answerCredit = 0;
   private readonly log: Logger;
   private closeNoted = false;
 
@@ -245,7 +255,8 @@ export class AgentLink {
   private receive(data: unknown, isBinary: boolean): void {
     if (this.phase === "closed") return;
     this.lastActivity = this.ctx.clock.now();
-    if (!this.bucket.take()) {
+    if (this.answerCredit > 0) this.answerCredit--;
+    else if (!this.bucket.take()) {
       this.log.warn({ agentId: this.agentId, errorCode: "RATE_LIMITED" }, "agent link over its message rate");
       agentMessagesRefused.inc({ code: "RATE_LIMITED" });
       this.sendError("RATE_LIMITED", "too many messages");
@@ -402,7 +413,12 @@ export class AgentLink {
       agentId: self.agentId,
       tenantId: self.tenantId,
       view: () => ({ ...self, directories: [...self.directories] }),
-      send: (message) => this.send(message),
+      send: (message) => {
+        const sent = this.send(message);
+        if (sent && message.type === "op.request")
+          this.answerCredit = Math.min(this.answerCredit + 1, MAX_CREDIT);
+        return sent;
+      },
       close: (code, reason) => this.close(code, reason),
     };
     const replaced = this.ctx.registry.add(this.liveLink);

@@ -1040,25 +1040,25 @@ export class WritebackService {
     const now = this.deps.clock.now();
     const code = outcome.status === "applied" ? null : outcome.code;
     const state = outcome.status === "applied" ? "succeeded" : "failed";
-    if (!this.rowsWritten.has(opId)) {
-      // No attempt was ever made (no agent online): the row records the failure.
-      await this.insertRow(opId, req, now, { state, result_code: code, completed_at: now });
-    } else {
-      await this.deps.db
-        .updateTable("writeback_operations")
-        .set({
-          state,
-          result_code: code,
-          sealed_payload: null,
-          attempt_request: null,
-          attempt_result: null,
-          updated_at: now,
-          completed_at: now,
-        })
-        .where("id", "=", opId)
-        .execute();
-    }
-    await this.deps.audit.emit({
+    // The row and the audit record do not depend on each other: on PostgreSQL they go out on two
+    // connections at once (one round trip instead of two); SQLite runs them one after the other anyway.
+    const row = !this.rowsWritten.has(opId)
+      ? // No attempt was ever made (no agent online): the row records the failure.
+        this.insertRow(opId, req, now, { state, result_code: code, completed_at: now })
+      : this.deps.db
+          .updateTable("writeback_operations")
+          .set({
+            state,
+            result_code: code,
+            sealed_payload: null,
+            attempt_request: null,
+            attempt_result: null,
+            updated_at: now,
+            completed_at: now,
+          })
+          .where("id", "=", opId)
+          .execute();
+    const audit = this.deps.audit.emit({
       tenantId: req.tenantId,
       event: `writeback.${outcome.status}`,
       result: outcome.status === "applied" ? "success" : "failure",
@@ -1073,8 +1073,14 @@ export class WritebackService {
         resultCode: code,
         diagnostic: this.diagnostics.get(opId) ?? null,
         notified: told,
+        // Durations only (the per-flow timeline reads them): the agent's phases and the round trip.
+        timings: outcome.timings ?? null,
       },
     });
+    // Both are awaited (and both settle) before the caller hears the outcome.
+    const [rowDone, auditDone] = await Promise.allSettled([row, audit]);
+    if (rowDone.status === "rejected") throw rowDone.reason;
+    if (auditDone.status === "rejected") throw auditDone.reason;
     this.diagnostics.delete(opId);
     if (told) {
       try {
