@@ -289,7 +289,7 @@ async function hybrid(
   try {
     const tls = await makeTls(join(workDir, "tls"), "Latchkey demo");
     if (kind === "samba") {
-      err("latchkey: provisioning a throwaway Samba AD DC (about 10 s, slower than slapd)…\n");
+      err("latchkey: provisioning a throwaway Samba AD DC (several seconds; slapd starts in under one)…\n");
     }
     directory = await startDirectory(kind, workDir, tls, people, teardown);
     await recordPids(teardown);

@@ -98,7 +98,7 @@ Exit status: 0 ok, 1 failure, 2 invalid or insecure configuration (or usage), 3 
     .addOption(
       new Option(
         "--directory <kind>",
-        "throwaway directory beside the cloud users, synced by a real latchkey-agent: openldap (slapd; the default when installed), samba (Samba AD DC: root, about 10 s to provision), none",
+        "throwaway directory beside the cloud users, synced by a real latchkey-agent: openldap (slapd; the default when installed), samba (Samba AD DC: root, several seconds to provision), none",
       ).choices(["openldap", "samba", "none"]),
     )
     .addHelpText(
