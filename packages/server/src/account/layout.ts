@@ -10,7 +10,7 @@ import { parseTenantSettings } from "../config/tenant-settings.js";
 import { negotiateLocale, type Translate, translator } from "../i18n/index.js";
 import type { Tenant } from "../store/schema.js";
 import { button, errorSummary, type FieldError, form } from "../web/components.js";
-import { html, type SafeHtml } from "../web/html.js";
+import { attrs, html, type SafeHtml } from "../web/html.js";
 import type { ScriptRef } from "../web/layout.js";
 import { renderPage } from "../web/layout.js";
 import { sendPage } from "../web/security-headers.js";
@@ -50,9 +50,11 @@ export function accountNav(t: Translate, section: AccountSection | null, csrf: s
 <ul class="account-nav-list">
 ${items.map(
   ([id, text]) =>
-    html`<li><a class="account-nav-link" href="${ACCOUNT_PATHS[id]}"${
-      id === section ? html` aria-current="page"` : ""
-    }>${text}</a></li>\n`,
+    html`<li><a${attrs({
+      class: "account-nav-link",
+      href: ACCOUNT_PATHS[id],
+      "aria-current": id === section ? "page" : null,
+    })}>${text}</a></li>\n`,
 )}</ul>
 ${form({
   action: ACCOUNT_PATHS.signOut,

@@ -433,10 +433,17 @@ function fieldState(fields: Record<string, string>, username: string | undefined
   };
 }
 
-/** True unless the browser says the form came from another origin (no Origin header: not a browser post). */
+/**
+ * False when the browser says the request came from another site. Fetch metadata first: our pages
+ * send no referrer, so a form post carries `Origin: null` and only Sec-Fetch-Site tells same-origin
+ * apart; browsers without it are judged by a real Origin; a request with neither is not a browser's
+ * cross-site form and passes (the captcha still has to be solved).
+ */
 export function sameOrigin(req: FastifyRequest): boolean {
+  const site = req.headers["sec-fetch-site"];
+  if (typeof site === "string") return site === "same-origin" || site === "none";
   const origin = req.headers.origin;
-  if (typeof origin !== "string" || origin === "null") return origin === undefined;
+  if (typeof origin !== "string" || origin === "null") return true;
   try {
     return new URL(origin).host === req.host;
   } catch {
