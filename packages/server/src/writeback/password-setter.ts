@@ -1,7 +1,8 @@
 /**
  * The reset flow's PasswordSetter for synced accounts: the new password goes to the user's
  * directory as a sealed `reset` operation through an online agent (WritebackService). It serves a
- * synced, not deleted user only while an agent serving their directory is online on this instance,
+ * synced, not deleted user only while an agent serving their directory is online (on this instance
+ * or, per the store, on another one),
  * so eligibility's `writeback_available` fails closed when none is.
  */
 import type { PasswordSetter, SetPasswordResult } from "../flows/reset/password-setter.js";
