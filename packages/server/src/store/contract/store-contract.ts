@@ -90,6 +90,7 @@ function sampleRows(tenantId: string): Rows {
       deleted_at: null,
       password_expires_at: T1,
       last_full_sync_id: null,
+      methods_reviewed_at: T1,
     },
     password_history: {
       id: newId(),
@@ -241,6 +242,10 @@ function sampleRows(tenantId: string): Rows {
       last_seen_at: T0,
       expires_at: T1,
       revoked_at: null,
+      amr_json: JSON.stringify(["pwd", "totp"]),
+      csrf_token: "csrf-token-value",
+      step_up_at: T1,
+      step_up_method: "totp",
     },
     latchkey_meta: { key: `contract-${tenantId}`, value: JSON.stringify({ v: 1 }) },
   };
