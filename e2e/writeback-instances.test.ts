@@ -204,4 +204,125 @@ describe.each(["postgres", "sqlite"] as const)("writeback across two instances (
     const failed = await a.audit("writeback.failed");
     expect(failed.some((e) => e.details_json.includes(out.operationId))).toBe(true);
   });
+  it("an attempt queued for an instance that never claims it is taken back after claimWaitMs and ends NO_AGENT (never sent)", async () => {
+    // An agent whose row says it is linked to an instance that is gone (crashed, heartbeat still fresh).
+    const ghost = await b.connectAgent({
+      directories: [{ id: "corp-ghost", dialect: "openldap", description: "ghost" }],
+    });
+    seq += 1;
+    const anchor = `66666666-0000-4000-8000-${String(seq).padStart(12, "0")}`;
+    const ack = await ghost.link.sync({
+      directoryId: "corp-ghost",
+      syncId: `wb-inst-ghost-${engine}-${seq}`,
+      full: false,
+      seq: 0,
+      final: true,
+      users: [syncedUser(anchor, `Ghost.User${engine}${seq}`, { mail: `ghost${seq}@contoso.test` })],
+    });
+    if (ack.type !== "sync.ack") throw new Error(JSON.stringify(ack));
+    ghost.link.close();
+    await ghost.link.waitClosed();
+    // B released the link in the store; the crashed instance "ghost" would not have.
+    const released = async () =>
+      (
+        await shared.store.db
+          .selectFrom("agents")
+          .select("link_instance")
+          .where("id", "=", ghost.agentId)
+          .executeTakeFirstOrThrow()
+      ).link_instance === null;
+    for (let i = 0; i < 100 && !(await released()); i++) await new Promise((r) => setTimeout(r, 20));
+    await shared.store.db
+      .updateTable("agents")
+      .set({ link_instance: "ghost-instance", last_heartbeat_at: Date.now() })
+      .where("id", "=", ghost.agentId)
+      .execute();
+    const user = await shared.store.db
+      .selectFrom("users")
+      .selectAll()
+      .where("source_anchor", "=", anchor)
+      .executeTakeFirstOrThrow();
+    await wbA.ready();
+    expect(wbA.canServe(user)).toBe(true);
+
+    const out = await wbA.submit({
+      tenantId: a.tenant.id,
+      user,
+      kind: "reset",
+      secrets: { newPassword: "Never-Claimed-Pass-9!" },
+    });
+    expect(out).toMatchObject({ status: "failed", code: "NO_AGENT" });
+    const row = await shared.store.db
+      .selectFrom("writeback_operations")
+      .selectAll()
+      .where("id", "=", out.operationId)
+      .executeTakeFirstOrThrow();
+    // Taken back once, and that agent not tried again (its instance never claims anything).
+    expect(row).toMatchObject({
+      state: "failed",
+      result_code: "NO_AGENT",
+      attempts: 1,
+      attempt_state: "lost",
+      claimed_by: null,
+      sealed_payload: null,
+    });
+  });
+
+  it("the stale-row sweep keeps an answer another instance wrote when the submitting instance died", async () => {
+    const user = await shared.store.db
+      .selectFrom("users")
+      .selectAll()
+      .where("tenant_id", "=", a.tenant.id)
+      .executeTakeFirstOrThrow();
+    const old = Date.now() - 3_600_000;
+    const id = `dead-submitter-${engine}`;
+    await shared.store.db
+      .insertInto("writeback_operations")
+      .values({
+        id,
+        tenant_id: a.tenant.id,
+        type: "reset",
+        user_id: user.id,
+        target_anchor: user.source_anchor ?? "",
+        directory_id: user.directory_id,
+        agent_id: "some-agent",
+        state: "claimed",
+        sealed_payload: null,
+        result_code: null,
+        attempts: 1,
+        created_at: old,
+        updated_at: old,
+        completed_at: null,
+        attempt_state: "answered",
+        claimed_by: b.link.registry.instanceId,
+        attempt_request: null,
+        attempt_result: JSON.stringify({
+          kind: "result",
+          roundTripMs: 1.5,
+          result: {
+            v: 1,
+            id: "m1",
+            type: "op.result",
+            opId: id,
+            outcome: "refused",
+            applied: false,
+            code: "PASSWORD_TOO_SHORT",
+            diagnostic: "too short",
+            fromCache: false,
+          },
+        }),
+      })
+      .execute();
+    expect(await wbA.recoverStale(60_000)).toBeGreaterThanOrEqual(1);
+    const row = await shared.store.db
+      .selectFrom("writeback_operations")
+      .selectAll()
+      .where("id", "=", id)
+      .executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ state: "failed", result_code: "PASSWORD_TOO_SHORT", attempt_result: null });
+    const refused = await a.audit("writeback.refused");
+    expect(
+      refused.some((e) => e.details_json.includes(id) && e.details_json.includes('"recovered":true')),
+    ).toBe(true);
+  });
 });

@@ -184,7 +184,7 @@ interface Target {
 type AttemptEnd =
   | { kind: "result"; result: OpResult; roundTripMs: number; relayMs?: number }
   /** The link closed (or the message could not be sent) before an answer. `sent`: it may have run. */
-  | { kind: "lost"; sent: boolean }
+  | { kind: "lost"; sent: boolean; unclaimed?: boolean }
   | { kind: "timeout" };
 
 interface Waiter {
@@ -533,13 +533,15 @@ export class WritebackService {
 
   private async run(opId: string, req: WritebackRequest): Promise<FinalOutcome> {
     const tried = new Set<string>();
+    /** Agents whose attempt nobody claimed (their instance is gone): not worth a second try. */
+    const unclaimed = new Set<string>();
     /** An attempt was sent to an agent that was then lost: it may have applied. */
     let mayHaveApplied = false;
     for (let attempt = 1; attempt <= this.options.maxAttempts; attempt++) {
       const agent =
         attempt === 1
           ? await this.pick(req.tenantId, req.user.directory_id ?? "", tried)
-          : await this.pickAfterLoss(req.tenantId, req.user.directory_id ?? "", tried);
+          : await this.pickAfterLoss(req.tenantId, req.user.directory_id ?? "", tried, unclaimed);
       if (!agent) break;
       tried.add(agent.agentId);
       const end = await this.attempt(opId, req, req.kind, req.secrets, agent, attempt);
@@ -554,6 +556,7 @@ export class WritebackService {
         return toOutcome(opId, agent.agentId, r, end.roundTripMs, end.relayMs);
       }
       if (end.kind === "lost" && end.sent) mayHaveApplied = true;
+      if (end.kind === "lost" && end.unclaimed) unclaimed.add(agent.agentId);
       this.log.warn(
         { operationId: opId, agentId: agent.agentId, local: agent.local, attempt, end: end.kind },
         "writeback attempt lost; trying another agent",
@@ -643,12 +646,13 @@ export class WritebackService {
     tenantId: string,
     directoryId: string,
     tried: Set<string>,
+    unclaimed: Set<string>,
   ): Promise<Target | null> {
     const deadline = Date.now() + this.options.reconnectWaitMs;
     for (;;) {
       const agent =
         (await this.pick(tenantId, directoryId, tried)) ??
-        (await this.pick(tenantId, directoryId, new Set()));
+        (await this.pick(tenantId, directoryId, unclaimed));
       if (agent) return agent;
       if (Date.now() >= deadline || this.closed) return null;
       await new Promise((r) => setTimeout(r, 100));
@@ -882,7 +886,7 @@ export class WritebackService {
         const t = performance.now();
         if (row.attempt_state === "queued" && t >= claimBy) {
           const taken = await abandon(["queued"]);
-          if (Number(taken.numUpdatedRows) === 1) return { kind: "lost", sent: false };
+          if (Number(taken.numUpdatedRows) === 1) return { kind: "lost", sent: false, unclaimed: true };
           continue;
         }
         if (row.attempt_state === "lost") return { kind: "lost", sent: false };
