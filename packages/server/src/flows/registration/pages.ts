@@ -33,7 +33,7 @@ import {
   radioGroup,
   textInput,
 } from "../../web/components.js";
-import { html, type SafeHtml } from "../../web/html.js";
+import { escapeHtml, html, raw, type SafeHtml } from "../../web/html.js";
 import type { DirectorySource, RegistrationAction } from "./flow-repository.js";
 import type { AccountMeta, MethodsOverview, RegistrationService, RegistrationView } from "./service.js";
 
@@ -433,7 +433,12 @@ ${back}`,
 <ol class="steps">
 <li>${t("account.methods.totp.step1")}</li>
 <li>${t("account.methods.totp.step2")}
-<p><img class="qr-code" src="${c.qrDataUrl}" alt="${t("account.methods.totp.qr_alt")}" width="205" height="205"></p>
+<div class="qr-code">${raw(
+            c.qrSvg.replace(
+              "<svg ",
+              `<svg role="img" aria-label="${escapeHtml(t("account.methods.totp.qr_alt"))}" width="205" height="205" `,
+            ),
+          )}</div>
 <p>${t("account.methods.totp.key")}: <code class="totp-key" data-totp-key>${c.secret.replace(/(.{4})/g, "$1 ").trim()}</code></p>
 </li>
 <li>${t("account.methods.totp.step3")}</li>

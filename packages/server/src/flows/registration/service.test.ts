@@ -173,7 +173,8 @@ describe("registration", () => {
     const code = await codeSentTo("+4915112345689");
     const shown = await service.verifyStepUp(s, totpFlow.flowId, META, { response: { code } });
     if (shown.confirm?.kind !== "totp") throw new Error("no authenticator set-up shown");
-    expect(shown.confirm.qrDataUrl).toMatch(/^data:image\/png;base64,/);
+    expect(shown.confirm.qrSvg).toMatch(/^<svg [^>]*viewBox/);
+    expect(shown.confirm.qrSvg).not.toMatch(/<script|style=/);
     expect(shown.confirm.uri).toContain(`secret=${shown.confirm.secret}`);
     const token = TOTP.generate({
       secret: Secret.fromBase32(shown.confirm.secret),
