@@ -9,6 +9,7 @@ import { pathToFileURL } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { registerAgentCommands } from "./agents.js";
 import { EXIT_CONFIG, reportError } from "./errors.js";
+import { registerExplainCommands } from "./explain-commands.js";
 
 const out = (s: string) => {
   process.stdout.write(s);
@@ -183,6 +184,7 @@ Exit status: 0 ok, 1 failure, 2 invalid or insecure configuration (or usage), 3 
     });
 
   registerAgentCommands(admin, out);
+  registerExplainCommands(program, admin, out);
 
   const docs = program.command("docs").description("Generated documentation.");
   docs
