@@ -118,7 +118,7 @@ export async function explainCommand(
 /** Lines of a timeline, each step with its offset from the flow's start, its duration and result. */
 export function renderTimeline(t: Timeline, labels: Map<string, string>): string {
   const rows = t.entries.map((e) => [
-    `+${e.at - t.createdAt} ms`,
+    `+${Math.round(e.at - t.createdAt)} ms`,
     e.durationMs === null ? "" : `${Math.round(e.durationMs * 10) / 10} ms`,
     e.visible ? "person" : "background",
     e.result,

@@ -311,7 +311,7 @@ export async function flowTimeline(db: Kysely<Database>, flowId: string): Promis
         const agentMs = t.roundTripMs !== undefined ? t.roundTripMs - (t.directoryMs ?? 0) : null;
         const dirStart =
           t.roundTripMs !== undefined && t.directoryMs !== undefined
-            ? created + t.roundTripMs - t.directoryMs
+            ? Math.round(created + t.roundTripMs - t.directoryMs)
             : created;
         if (kind === "unlock") {
           push(RESET_STEP.unlockChoose, "person", previousAt, {
