@@ -2,8 +2,9 @@
  * Issue 6's registration done-when in Chromium:
  * - a synced Samba AD user (the real `latchkey-agent`, e2e/harness/hybrid.ts, their pre-registered
  *   methods removed) signs in through the pages (pass-through), lands on the "register now"
- *   interrupt, confirms the directory's email with a code from the SMTP sink, adds an authenticator
- *   app (key read from the page), security questions and a passkey (Chromium's virtual
+ *   interrupt, confirms the directory's email with a code from the SMTP sink and the directory's
+ *   mobile phone with the code the local SMS gateway received, adds an authenticator app (key read
+ *   from the page), security questions and a passkey (Chromium's virtual
  *   authenticator over the DevTools protocol), then resets the password with the passkey and the
  *   authenticator app as the two gates and binds to Samba over LDAPS with the new password;
  * - a cloud user registers email, mobile phone (code from the SMS gateway), authenticator app,
@@ -188,7 +189,7 @@ describe("my account: registration in Chromium", () => {
   it("a synced Samba AD user registers every method, then resets with passkey + authenticator app and binds", async () => {
     const ad = hybridDialects().find((d) => d.name === "ad");
     if (!ad) throw new Error("no AD dialect");
-    const { server, person, user, agent } = await startHybrid(ad, cleanup, spawnAgent);
+    const { server, phone, person, user, agent } = await startHybrid(ad, cleanup, spawnAgent);
     // Start from nothing registered: the harness's email and app are removed; the tenant offers passkeys.
     await server.store.db.deleteFrom("auth_methods").where("user_id", "=", user.id).execute();
     const settings = parseTenantSettings({ ...JSON.parse(server.tenant.settings_json), ...SETTINGS });
@@ -238,6 +239,31 @@ describe("my account: registration in Chromium", () => {
     await page.waitForLoadState("load");
     await accessible(page, "methods list");
 
+    // The directory's mobile phone: one confirmation, the code read from the SMS gateway.
+    const mobile = user.mobile ?? "";
+    expect(mobile).not.toBe("");
+    const mobileShown = mobile.replace(/[^\d+]/g, "");
+    const phoneSince = Date.now();
+    await page
+      .getByRole("button", {
+        name: `${t("account.methods.directory.confirm")} — ${t("account.methods.type.sms")}: ${mobileShown}`,
+      })
+      .click();
+    await page.waitForLoadState("load");
+    expect(await heading(page)).toBe(t("account.methods.code.title"));
+    await accessible(page, "SMS code");
+    const sms = await phone.waitFor({ to: mobileShown, since: phoneSince, channel: "sms" });
+    await page.getByLabel(t("reset.code.label"), { exact: true }).fill(sms.code);
+    await press(page, t("account.methods.code.submit"));
+    expect(await heading(page)).toBe(
+      t("account.methods.done.added", { type: t("account.methods.type.sms") }),
+    );
+    await page
+      .getByRole("link", { name: t("account.methods.done.back") })
+      .first()
+      .click();
+    await page.waitForLoadState("load");
+
     // The confirmed email counts as a proof in this session: the next additions need no other.
     const { totpSecret, totpStep } = await addMethod(page, "totp");
     await addMethod(page, "questions");
@@ -247,7 +273,12 @@ describe("my account: registration in Chromium", () => {
       .selectAll()
       .where("user_id", "=", user.id)
       .execute();
-    expect(rows.map((r) => r.type).sort()).toEqual(["email", "passkey", "questions", "totp"]);
+    expect(
+      rows
+        .filter((r) => r.confirmed_at !== null)
+        .map((r) => r.type)
+        .sort(),
+    ).toEqual(["email", "passkey", "questions", "sms", "totp"]);
 
     // The reset, in the same tab (the virtual authenticator belongs to it): passkey, then the app.
     const reset = page;

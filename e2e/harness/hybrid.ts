@@ -2,6 +2,8 @@
  * The setup the hybrid-reset e2e files share: a server with the directory link, a fresh directory
  * user, the real `latchkey-agent` enrolled and running against that directory, the user synced and
  * an agent online for them, and a confirmed email plus an authenticator app registered for them.
+ * SMS and voice go to a local gateway speaking the generic HTTP provider protocol (the same body
+ * template as e2e/harness/portal.ts), so a test can read the code a phone would have received.
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,9 +12,11 @@ import { expect } from "vitest";
 import { type LinkServer, startLinkServer } from "../../packages/server/src/directory-link/testing/server.js";
 import { registerEmail } from "../../packages/server/src/methods/email-code/index.js";
 import { generateTotpSecret, registerTotp } from "../../packages/server/src/methods/totp/index.js";
+import { type RecordedRequest, recordingServer } from "../../packages/server/src/notify/testing/servers.js";
 import type { User } from "../../packages/server/src/store/schema.js";
 import { type CreatedUser, createAdUser, createOpenLdapUser, getTestEnv } from "../../test-env/env.js";
 import { type agentSpawner, type Cleanup, until } from "./agent-process.js";
+import type { PhoneMessage } from "./portal.js";
 
 export interface HybridDialect {
   name: "ad" | "openldap";
@@ -60,8 +64,80 @@ export function hybridDialects(): HybridDialect[] {
   ];
 }
 
+/** The local SMS/voice gateway of a hybrid server. */
+export interface HybridPhone {
+  /** What the gateway received, oldest first. */
+  messages(): PhoneMessage[];
+  /** Waits for the first message to `to` received at or after `since` (epoch ms). */
+  waitFor(query: {
+    to: string;
+    since: number;
+    channel?: "sms" | "voice";
+    timeoutMs?: number;
+  }): Promise<PhoneMessage>;
+}
+
+const PHONE_BODY = '{"to":"{{to}}","text":"{{text}}","code":"{{code}}"}';
+
+/** Starts the gateway (closed by `cleanup`) and gives the provider settings pointing at it. */
+async function startPhoneGateway(cleanup: Cleanup): Promise<{
+  phone: HybridPhone;
+  sms: Record<string, unknown>;
+  voice: Record<string, unknown>;
+}> {
+  // When each request arrived, noted as it arrives (a test asks for messages since a moment).
+  const arrivals = new Map<RecordedRequest, number>();
+  const gateway = await recordingServer((req, res) => {
+    arrivals.set(req, Date.now());
+    res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+  });
+  cleanup.push(() => gateway.close());
+  const messages = (): PhoneMessage[] =>
+    gateway.requests.map((r) => {
+      let body: { to?: string; text?: string; code?: string } = {};
+      try {
+        body = JSON.parse(r.body) as typeof body;
+      } catch {
+        // Not our template: kept with empty fields so the count still shows it.
+      }
+      return {
+        channel: r.url.startsWith("/voice") ? "voice" : "sms",
+        to: body.to ?? "",
+        text: body.text ?? "",
+        code: body.code ?? "",
+        receivedAt: arrivals.get(r) ?? 0,
+      };
+    });
+  return {
+    phone: {
+      messages,
+      async waitFor(q) {
+        const deadline = Date.now() + (q.timeoutMs ?? 10_000);
+        for (;;) {
+          const found = messages().find(
+            (m) =>
+              m.to === q.to &&
+              m.receivedAt >= q.since &&
+              (q.channel === undefined || m.channel === q.channel),
+          );
+          if (found) return found;
+          if (Date.now() > deadline)
+            throw new Error(
+              `no ${q.channel ?? "phone"} message to ${q.to} since ${new Date(q.since).toISOString()}`,
+            );
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      },
+    },
+    sms: { type: "http", url: `${gateway.url}/sms`, bodyTemplate: PHONE_BODY },
+    voice: { type: "http", url: `${gateway.url}/voice`, bodyTemplate: PHONE_BODY },
+  };
+}
+
 export interface HybridSetup {
   server: LinkServer;
+  /** The SMS/voice gateway the server sends to. */
+  phone: HybridPhone;
   person: CreatedUser;
   user: User;
   totpSecret: string;
@@ -74,9 +150,12 @@ export async function startHybrid(
   spawnAgent: ReturnType<typeof agentSpawner>,
 ): Promise<HybridSetup> {
   const env = getTestEnv();
+  const gateway = await startPhoneGateway(cleanup);
   const server = await startLinkServer({
     directories: [d.id],
     smtpPort: env.smtp.port,
+    sms: gateway.sms,
+    voice: gateway.voice,
     outboxPollMs: 50,
     settings: {
       reset: { disclosure: "guided", scope: "all", gates: 2, methods: ["email", "totp"] },
@@ -148,5 +227,5 @@ export async function startHybrid(
     secretBase32: totpSecret,
     confirmed: true,
   });
-  return { server, person, user, totpSecret, agent };
+  return { server, phone: gateway.phone, person, user, totpSecret, agent };
 }

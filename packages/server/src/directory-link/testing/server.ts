@@ -81,6 +81,9 @@ export interface LinkServerOptions {
   writeback?: Partial<WritebackOptions>;
   /** Outbox poll interval. */
   outboxPollMs?: number;
+  /** SMS and voice providers (the configuration's `sms` / `voice`), e.g. an HTTP gateway a test runs. */
+  sms?: Record<string, unknown>;
+  voice?: Record<string, unknown>;
 }
 
 export interface LinkServer {
@@ -140,6 +143,8 @@ export async function startLinkServer(opts: LinkServerOptions = {}): Promise<Lin
             },
           }
         : {}),
+      ...(opts.sms ? { sms: opts.sms } : {}),
+      ...(opts.voice ? { voice: opts.voice } : {}),
       tenant: { slug: "link-test", name: "Link Test", settings: opts.settings ?? {} },
       directories: (opts.directories ?? []).map((id) => ({
         id,
