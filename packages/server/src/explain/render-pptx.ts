@@ -10,6 +10,7 @@
  */
 import PptxGenJSModule from "pptxgenjs";
 import { ACTOR_LABELS, type Actor, counts, type Explanation, type Step, summaryLine } from "./model.js";
+import { xmlEscape } from "./render-svg.js";
 import { actorsOf } from "./render-text.js";
 
 // pptxgenjs' types describe a CommonJS module whose `default` is the class; Node's ESM import gives
@@ -90,7 +91,9 @@ export async function renderPptx(e: Explanation, opts: { colour?: string } = {})
   const pres = new PptxGenJS();
   pres.layout = "LAYOUT_WIDE";
   pres.title = deckTitle(e);
-  pres.company = e.tenant.name;
+  // pptxgenjs 4.0.1 writes <Company> into docProps/app.xml without escaping it (title and author are
+  // escaped): a tenant named "A & B" made a file LibreOffice refused. Escaped here, once.
+  pres.company = xmlEscape(e.tenant.name);
   pres.author = "Latchkey";
   const date = new Date(e.generatedAt).toISOString().slice(0, 10);
   const actors = actorsOf(e);
