@@ -20,6 +20,7 @@ import {
 import type { Clock } from "../../core/clock.js";
 import { isLatchkeyError, type LatchkeyError } from "../../core/errors.js";
 import type { Translate } from "../../i18n/index.js";
+import { PASSKEY_SCRIPTS } from "../../methods/passkey/index.js";
 import type { Tenant } from "../../store/schema.js";
 import {
   button,
@@ -255,6 +256,7 @@ ${kind === "locked" ? linkButton({ href: "/reset", text: t("account.locked.link"
     const fe = state.fieldErrors ?? {};
     let title: string;
     let body: SafeHtml;
+    let scripts: readonly string[] = [];
     if (view.challenge) {
       const p = view.challenge.prompt;
       title =
@@ -263,6 +265,8 @@ ${kind === "locked" ? linkButton({ href: "/reset", text: t("account.locked.link"
           : p.kind === "passkey"
             ? t("reset.passkey.title")
             : t("reset.code.title");
+      // The passkey ceremony runs in the browser (static/passkey.js); it posts the assertion as "passkey".
+      if (p.kind === "passkey") scripts = PASSKEY_SCRIPTS;
       body = html`<h1>${title}</h1>
 ${form({
   action: `${SECOND_FACTOR_PATH}/verify`,
@@ -307,6 +311,7 @@ ${button({ text: t("account.sign_in.second_factor.submit") })}`,
         section: null,
         title,
         csrf: view.csrf,
+        ...(scripts.length > 0 ? { scripts } : {}),
         ...(state.errors ? { errors: state.errors } : {}),
         body: html`${state.banner}${body}`,
       },
@@ -395,20 +400,23 @@ ${button({ text: t("account.sign_in.second_factor.submit") })}`,
 
   app.post(`${SECOND_FACTOR_PATH}/verify`, async (req, reply) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const code = field(body, CODE_FIELD, 40).replace(/[\s-]/g, "");
-    const response: Record<string, unknown> = { code };
-    // A passkey assertion arrives as JSON text from the ceremony script.
-    const assertion = field(body, "assertion", 20_000);
-    if (assertion) response.assertion = assertion;
+    // A passkey assertion arrives as JSON text in "passkey" (static/passkey.js); the method checks
+    // its shape (assertionSchema) before any work, so unparsable text is just a failed proof.
+    const passkey = field(body, "passkey", 40_000);
+    const response: Record<string, unknown> = passkey
+      ? { assertion: parseJson(passkey) }
+      : { code: field(body, CODE_FIELD, 40).replace(/[\s-]/g, "") };
     return step(
       req,
       reply,
       async (s) =>
         reply.redirect(applyOutcome(reply, await signIn.verifyChallenge(s, response), opts.cookie), 303),
       (e, t) =>
-        e.code === "VERIFICATION_FAILED"
-          ? fieldState({ [CODE_FIELD]: t("reset.code.error.wrong") }, undefined)
-          : { errors: [{ text: errorText(t, e) }] },
+        e.code !== "VERIFICATION_FAILED"
+          ? { errors: [{ text: errorText(t, e) }] }
+          : passkey
+            ? { errors: [{ text: t("reset.passkey.error.failed") }] }
+            : fieldState({ [CODE_FIELD]: t("reset.code.error.wrong") }, undefined),
     );
   });
 
@@ -423,6 +431,14 @@ ${button({ text: t("account.sign_in.second_factor.submit") })}`,
       (e, t) => ({ errors: [{ text: errorText(t, e) }] }),
     ),
   );
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
 }
 
 function fieldState(fields: Record<string, string>, username: string | undefined): FormState {
