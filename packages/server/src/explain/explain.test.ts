@@ -7,6 +7,8 @@ import { describe, expect, it } from "vitest";
 import { AUDIT_EVENTS } from "../audit/catalogue.js";
 import { parseTenantSettings } from "../config/tenant-settings.js";
 import { randomSecrets } from "../core/secrets.js";
+import { CHANGE_FLOW } from "../flows/change/states.js";
+import { REGISTRATION_TRANSITIONS } from "../flows/registration/states.js";
 import { checkEligibility } from "../flows/reset/eligibility.js";
 import { RESET_STATES, RESET_TRANSITIONS } from "../flows/reset/states.js";
 import { createMethods } from "../methods/registry.js";
@@ -118,8 +120,31 @@ describe("the explanation covers what the flow defines", () => {
     for (const ev of flowEvents) expect(recorded, ev).toContain(ev);
   });
 
+  it("every transition of the change and registration machines, and nothing they do not allow", () => {
+    for (const [flow, machine] of [
+      ["change", CHANGE_FLOW.transitions],
+      ["registration", REGISTRATION_TRANSITIONS],
+    ] as const) {
+      const expected = Object.entries(machine)
+        .flatMap(([from, tos]) => (tos as readonly string[]).map((to) => `${from}>${to}`))
+        .sort();
+      for (const aud of AUDIENCES) {
+        const e = explainFlow(flow, ctx(), aud);
+        const ids = new Set([...e.steps, ...e.branches].map((s) => s.id));
+        expect([...new Set(e.transitions.map((t) => `${t.from}>${t.to}`))].sort(), flow).toEqual(expected);
+        for (const t of e.transitions) expect(ids, `${flow} ${t.stepId}`).toContain(t.stepId);
+      }
+    }
+    expect(
+      explainFlow("change", ctx(), { userKind: "synced", admin: false }).steps.map((s) => s.id),
+    ).toContain("change.directory");
+  });
+
   it("step ids are unique within an explanation", () => {
-    for (const e of all(VARIANTS)) {
+    for (const e of [
+      ...all(VARIANTS),
+      ...FLOW_NAMES.map((f) => explainFlow(f, ctx(), AUDIENCES[2] as Audience)),
+    ]) {
       const ids = [...e.steps, ...e.branches].map((s) => s.id);
       expect(new Set(ids).size, e.flow).toBe(ids.length);
     }
