@@ -2,11 +2,16 @@
  * The registration flow as a JSON API under /api/v1/account/methods, for clients other than the
  * pages. The same service, the same views; a session cookie and the session's CSRF token in the
  * x-csrf-token header on every POST. Bodies are validated here (zod) before the service sees them.
+ * The service's own refusals of what the person typed (an address in the wrong format, a passkey
+ * without a name, a questions rule) come back as 400 VALIDATION_FAILED naming the field, the rule
+ * and the sentence's message id, so a client can show what the page shows.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
 import { type AccountGuard, csrfOf, requireCsrf } from "../../account/guard.js";
 import { METHOD_TYPES } from "../../config/tenant-settings.js";
+import { ERRORS, isLatchkeyError } from "../../core/errors.js";
+import { hasMessage } from "../../i18n/index.js";
 import type { RelyingPartyResolver } from "../../methods/passkey/relying-party.js";
 import { accountMeta } from "./pages.js";
 import type { RegistrationService } from "./service.js";
@@ -37,6 +42,40 @@ const confirmBody = z.object({
   code: z.string().trim().max(40).optional(),
   passkey: z.unknown().optional(),
 });
+
+/** The message id of a refused input, as the pages word it (the generic one when there is none). */
+function refusalMessageId(field: string, rule: string): string {
+  const prefix =
+    field === "contact"
+      ? "account.methods.contact.error."
+      : field === "name"
+        ? "account.methods.passkey.error."
+        : field === "answers"
+          ? "account.methods.questions.error."
+          : "";
+  const id = `${prefix}${rule}`;
+  return prefix && hasMessage(id) ? id : ERRORS.VALIDATION_FAILED.messageId;
+}
+
+/** A service refusal of the person's input as a clear 400; anything else goes to the error handler. */
+function refusal(e: unknown, reply: FastifyReply) {
+  if (!isLatchkeyError(e) || e.code !== "VALIDATION_FAILED") throw e;
+  const rule = typeof e.context.rule === "string" ? e.context.rule : "";
+  // Security-question rules carry no field (the questions module names the question instead).
+  const field = typeof e.context.field === "string" ? e.context.field : "answers";
+  return reply
+    .code(400)
+    .header("cache-control", "no-store")
+    .send({
+      error: {
+        code: e.code,
+        messageId: refusalMessageId(field, rule),
+        fields: [field],
+        rule,
+        ...(typeof e.context.questionId === "string" ? { questionId: e.context.questionId } : {}),
+      },
+    });
+}
 
 export interface RegistrationApiOptions {
   service: RegistrationService;
@@ -70,13 +109,17 @@ export async function registrationApiRoutes(
     if (!s) return reply;
     requireCsrf(s, csrfOf(req));
     const body = beginBody.parse(req.body);
-    const view = await service.begin(s, meta(req), {
-      action: body.action,
-      method: body.method ?? "email",
-      ...(body.methodId ? { methodId: body.methodId } : {}),
-      ...(body.source ? { source: body.source } : {}),
-    });
-    return reply.code(201).header("cache-control", "no-store").send(view);
+    try {
+      const view = await service.begin(s, meta(req), {
+        action: body.action,
+        method: body.method ?? "email",
+        ...(body.methodId ? { methodId: body.methodId } : {}),
+        ...(body.source ? { source: body.source } : {}),
+      });
+      return reply.code(201).header("cache-control", "no-store").send(view);
+    } catch (e) {
+      return refusal(e, reply);
+    }
   });
 
   app.get<{ Params: { id: string } }>(`${API_BASE}/flows/:id`, async (req, reply) => {
@@ -116,13 +159,17 @@ export async function registrationApiRoutes(
     if (!s) return reply;
     requireCsrf(s, csrfOf(req));
     const body = collectBody.parse(req.body);
-    return reply.header("cache-control", "no-store").send(
-      await service.collect(s, req.params.id, meta(req), {
-        ...(body.contact !== undefined ? { contact: body.contact } : {}),
-        ...(body.answers ? { answers: body.answers } : {}),
-        ...(body.name !== undefined ? { name: body.name } : {}),
-      }),
-    );
+    try {
+      return reply.header("cache-control", "no-store").send(
+        await service.collect(s, req.params.id, meta(req), {
+          ...(body.contact !== undefined ? { contact: body.contact } : {}),
+          ...(body.answers ? { answers: body.answers } : {}),
+          ...(body.name !== undefined ? { name: body.name } : {}),
+        }),
+      );
+    } catch (e) {
+      return refusal(e, reply);
+    }
   });
 
   app.post<{ Params: { id: string } }>(`${API_BASE}/flows/:id/confirm`, async (req, reply) => {

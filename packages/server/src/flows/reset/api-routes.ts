@@ -129,6 +129,7 @@ export async function resetApiRoutes(app: FastifyInstance, opts: ResetRouteOptio
       const response: Record<string, unknown> = {};
       if (body.code !== undefined) response.code = body.code;
       if (body.answers !== undefined) response.answers = body.answers;
+      if (body.assertion !== undefined) response.assertion = body.assertion;
       return { flow: await service.verifyChallenge(await step(req), { response }) };
     },
   );

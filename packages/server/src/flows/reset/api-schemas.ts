@@ -3,6 +3,7 @@
  * from these same schemas (openapi.ts), so the docs cannot drift from what the server accepts.
  */
 import { z } from "zod";
+import { assertionSchema } from "../../methods/passkey/index.js";
 
 export const identifyBody = z.object({
   username: z
@@ -36,6 +37,11 @@ export const verifyBody = z.object({
     .record(z.string().max(40), z.string().max(200))
     .optional()
     .describe("Security answers by question id."),
+  assertion: assertionSchema
+    .optional()
+    .describe(
+      "A passkey assertion (WebAuthn get(), as @simplewebauthn/browser's startAuthentication returns it) for the passkey challenge's options.",
+    ),
 });
 
 export const passwordCheckBody = z.object({

@@ -80,7 +80,10 @@ export function resetOpenApi(): Record<string, unknown> {
         "Choose a verification method and start it",
         challengeBody,
       ),
-      "/api/v1/reset/flows/{flowId}/verify": step("Answer the current challenge", verifyBody),
+      "/api/v1/reset/flows/{flowId}/verify": step(
+        "Answer the current challenge: a code, security answers, or a passkey assertion",
+        verifyBody,
+      ),
       "/api/v1/reset/flows/{flowId}/password/check": {
         post: {
           summary: "Live verdicts of the password rules for a candidate (nothing is stored)",
