@@ -21,10 +21,11 @@ export const AUDIT_EVENTS = {
   "password.reset": "A user's password was reset through self-service.",
   "password.changed": "A user changed a known password.",
   "sessions.revoked": "All sessions of a user were revoked.",
-  "sign_in.succeeded": "A person signed in to \"my account\"; a session was opened (details: amr, session id).",
+  "sign_in.succeeded": 'A person signed in to "my account"; a session was opened (details: amr, session id).',
   "sign_in.failed":
     "A sign-in did not open a session: wrong password or unknown name, throttled, captcha, or the directory's answer (reason says which).",
-  "sign_in.password_verified": "The password was right and the second step (a verification method) was asked for.",
+  "sign_in.password_verified":
+    "The password was right and the second step (a verification method) was asked for.",
   "session.revoked": "A person signed out one of their sessions, or signed out.",
   "throttle.locked": "A throttle limit was reached and self-service was locked for a time.",
   "admin_contact.requested":
@@ -37,7 +38,8 @@ export const AUDIT_EVENTS = {
   "user.created": "A user was created (seed, admin or sync).",
   "method.registered": "A verification method was registered or confirmed.",
   "method.removed": "A verification method was removed.",
-  "methods.reviewed": 'A signed-in person confirmed that their verification methods are still right (the "are these still right?" interrupt).',
+  "methods.reviewed":
+    'A signed-in person confirmed that their verification methods are still right (the "are these still right?" interrupt).',
   "method.step_up_failed":
     "Adding, changing or removing a verification method was refused: the person had not proven an existing method in this session (or the proof failed).",
   "agent.token_created": "An administrator made a one-time agent enrollment token (never recorded itself).",
@@ -69,7 +71,8 @@ export type AuditEventName = keyof typeof AUDIT_EVENTS;
 export const REASON_CODES = {
   password_wrong: "The user name or password was wrong (or the name unknown).",
   password_expired: "The directory says the password has expired (a forced change follows).",
-  password_must_change: "The directory says the password must be changed at next logon (a forced change follows).",
+  password_must_change:
+    "The directory says the password must be changed at next logon (a forced change follows).",
   account_locked: "The account is locked (in its directory, or by an administrator).",
   account_disabled: "The account is disabled.",
   directory_unavailable: "The account's directory could not be asked (no agent online, or no answer).",

@@ -361,7 +361,8 @@ export const en = {
     "Your organisation has these contact details for you. Confirm one with a code to use it.",
   "account.methods.directory.confirm": "Confirm",
   "account.methods.add.title": "Add a way to confirm it is you",
-  "account.methods.add.step_up_note": "We will ask you to confirm it is you with one of your current ways first.",
+  "account.methods.add.step_up_note":
+    "We will ask you to confirm it is you with one of your current ways first.",
   "account.methods.add.email": "Add an email address",
   "account.methods.add.sms": "Add a mobile phone for text messages",
   "account.methods.add.voice": "Add a phone for calls",
@@ -390,10 +391,13 @@ export const en = {
   "account.methods.contact.sms.label": "Mobile phone number",
   "account.methods.contact.voice.title": "Add a phone for calls",
   "account.methods.contact.voice.label": "Phone number",
-  "account.methods.contact.phone.hint": "Include the country code, for example +44 7700 900123. We will send a code to check it is yours.",
+  "account.methods.contact.phone.hint":
+    "Include the country code, for example +44 7700 900123. We will send a code to check it is yours.",
   "account.methods.contact.submit": "Send code",
-  "account.methods.contact.error.invalid_email": "Enter an email address in the correct format, like name@example.com",
-  "account.methods.contact.error.invalid_phone": "Enter a phone number with its country code, like +44 7700 900123",
+  "account.methods.contact.error.invalid_email":
+    "Enter an email address in the correct format, like name@example.com",
+  "account.methods.contact.error.invalid_phone":
+    "Enter a phone number with its country code, like +44 7700 900123",
   "account.methods.contact.error.already_registered": "You have already set this up",
   "account.methods.code.title": "Enter the code",
   "account.methods.code.submit": "Confirm",
@@ -428,7 +432,8 @@ export const en = {
   "account.methods.passkey.create.title": "Create your passkey",
   "account.methods.passkey.create.lead": "Your browser will ask you to create a passkey for this site.",
   "account.methods.passkey.create": "Create passkey",
-  "account.methods.passkey.js_required": "Creating a passkey needs JavaScript. Turn it on and reload the page.",
+  "account.methods.passkey.js_required":
+    "Creating a passkey needs JavaScript. Turn it on and reload the page.",
   "account.methods.passkey.failed": "The passkey could not be created. Try again.",
   "account.methods.passkey.error.name_required": "Enter a name for the passkey",
   "account.methods.passkey.error.name_too_long": "The name must be 60 characters or fewer",
