@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
 import { type Account, createAccount } from "../account/index.js";
+import { createAdmin } from "../admin/index.js";
 import type { AuditSink } from "../audit/emitter.js";
 import type { LoadedConfig } from "../config/load.js";
 import { readSecretFile } from "../config/secret-file.js";
@@ -293,6 +294,8 @@ export async function createPortal(deps: PortalDeps): Promise<Portal> {
       clock,
     });
     await app.register(registrationApiRoutes, { service: registration, guard: account.guard, relyingParty });
+    // The explainer's admin pages (admin/): administrators only, behind the account guard.
+    await app.register(createAdmin({ store, config, methods, clock, accountGuard: account.guard }).plugin);
     app.get("/api/v1/openapi.json", async () => resetOpenApi());
     app.get("/", async (_req, reply) => reply.redirect("/reset", 302));
   };
