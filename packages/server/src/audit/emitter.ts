@@ -33,6 +33,25 @@ export function scrubDetails(details: Record<string, unknown>): Record<string, u
   return out;
 }
 
+/**
+ * Audit ids sort in the order the events were written by this process: the time (12 hex digits),
+ * a counter within the millisecond (6 hex digits), then a random part. Several events of one step
+ * share a millisecond (password set, sessions revoked, flow completed); ordering by
+ * (occurred_at, id) must keep their real order, or a timeline would show them shuffled. Lower-case
+ * hex sorts the same under byte order (SQLite) and any PostgreSQL collation.
+ */
+let lastMs = -1;
+let seq = 0;
+export function auditId(now: number): string {
+  if (now === lastMs) seq += 1;
+  else {
+    lastMs = now;
+    seq = 0;
+  }
+  const time = Math.max(0, Math.floor(now)).toString(16).padStart(12, "0");
+  return `${time}${(seq % 0x1000000).toString(16).padStart(6, "0")}${newId().slice(0, 10)}`;
+}
+
 export interface AuditSink {
   emit(record: AuditRecord): Promise<void>;
 }
@@ -44,12 +63,13 @@ export class StoreAudit implements AuditSink {
   ) {}
 
   async emit(r: AuditRecord): Promise<void> {
+    const now = this.clock.now();
     await this.db
       .insertInto("audit_events")
       .values({
-        id: newId(),
+        id: auditId(now),
         tenant_id: r.tenantId,
-        occurred_at: this.clock.now(),
+        occurred_at: now,
         event: r.event,
         actor: r.actor ?? null,
         target: r.target ?? null,
