@@ -12,8 +12,8 @@ import type { Timeline, TimelineEntry } from "../explain/timeline.js";
 import type { Translate } from "../i18n/index.js";
 import { html, join, raw, type SafeHtml } from "../web/html.js";
 
-const WIDTH = 800;
-const LABEL = 300;
+const WIDTH = 640;
+const LABEL = 250;
 const ROW = 26;
 const TOP = 30;
 const BAR = 16;
@@ -57,7 +57,7 @@ export function timelineChart(t: Timeline, labels: Map<string, string>, tr: Tran
     const kind = barKind(e);
     const label = labels.get(e.stepId) ?? e.stepId;
     return html`<g class="tl-row">
-<text class="tl-label" x="0" y="${y + 12}">${clip(`${ACTOR_LABELS[e.actor]}: ${label}`, 46)}</text>
+<text class="tl-label" x="0" y="${y + 12}">${clip(`${ACTOR_LABELS[e.actor]}: ${label}`, 38)}</text>
 <rect class="tl-bar tl-${kind}" x="${Math.min(x, WIDTH - 13).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${BAR}" rx="2"><title>${`${label} — ${ACTOR_LABELS[e.actor]}, +${formatMs(e.at - t.createdAt)}${e.durationMs === null ? "" : `, ${formatMs(e.durationMs)}`}`}</title></rect>
 </g>`;
   });
@@ -66,12 +66,14 @@ export function timelineChart(t: Timeline, labels: Map<string, string>, tr: Tran
     total: formatMs(span),
   });
   return html`<figure class="tl-figure">
+<div class="tl-scroll" role="region" aria-label="${tr("admin.timeline.chart_title", { id: t.flowId })}" tabindex="0">
 <svg class="tl-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-labelledby="tl-title tl-desc" focusable="false">
 <title id="tl-title">${tr("admin.timeline.chart_title", { id: t.flowId })}</title>
 <desc id="tl-desc">${desc}</desc>
 ${ticks}
 ${rows}
 </svg>
+</div>
 <figcaption>${legend(tr)}</figcaption>
 </figure>`;
 }
@@ -90,7 +92,7 @@ ${join(
 /** The chart's rows as a table: the same entries, each with its numbers and detail. */
 export function timelineTable(t: Timeline, labels: Map<string, string>, tr: Translate): SafeHtml {
   return html`<div class="table-scroll" role="region" aria-labelledby="tl-steps-heading" tabindex="0">
-<table class="admin-table">
+<table class="admin-table tl-table">
 <caption class="visually-hidden">${tr("admin.timeline.steps_heading")}</caption>
 <thead><tr><th scope="col">#</th><th scope="col">${tr("admin.timeline.col.step")}</th><th scope="col">${tr("admin.timeline.col.actor")}</th><th scope="col">${tr("admin.timeline.col.seen")}</th><th scope="col">${tr("admin.timeline.col.at")}</th><th scope="col">${tr("admin.timeline.col.took")}</th><th scope="col">${tr("admin.timeline.col.result")}</th><th scope="col">${tr("admin.timeline.col.detail")}</th></tr></thead>
 <tbody>
