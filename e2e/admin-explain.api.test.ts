@@ -144,6 +144,20 @@ describe("admin explain pages over HTTP", () => {
     expect((await h.settings()).reset.gates).toBe(1);
   });
 
+  it("renders every flow for each account kind and audience, each with its own summary", async () => {
+    for (const flow of ["reset", "unlock", "change", "registration"])
+      for (const kind of ["cloud", "synced"])
+        for (const adm of ["0", "1"]) {
+          const r = await admin.get(`/admin/explain?flow=${flow}&kind=${kind}&admin=${adm}`);
+          const where = `${flow}/${kind}/${adm}`;
+          expect(r.status, where).toBe(200);
+          const who = `${adm === "1" ? "an administrator&#39;s " : "a "}${kind} account`;
+          if (r.text.includes('class="explain-summary"'))
+            expect(r.text, where).toContain(`for ${who} under this policy`);
+          else expect(r.text, where).toContain("Not available in this build");
+        }
+  });
+
   it("refuses a query it cannot use with 400", async () => {
     const r = await admin.get("/admin/explain?flow=launch");
     expect(r.status).toBe(400);
