@@ -56,6 +56,21 @@ export interface ResetServiceDeps {
    * Asked once right after a flow goes `pending`, for an operation that ended in between.
    */
   operationEnd?(operationId: string): Promise<OperationEnd | null>;
+  /**
+   * The identify step answers no sooner than this after it began (default 6 ms). Its work differs
+   * slightly between an unknown name and a known account (an index hit, the account's method rows:
+   * tens of microseconds, measured by e2e/enumeration.test.ts); waiting out a floor above the work's
+   * usual duration makes the two indistinguishable at the cost of a few idle milliseconds.
+   */
+  identifyFloorMs?: number;
+}
+
+const DEFAULT_IDENTIFY_FLOOR_MS = 6;
+
+/** Resolves once `startedAt + floorMs` (performance.now() time) has passed; at once if it has. */
+async function waitUntilFloor(startedAt: number, floorMs: number): Promise<void> {
+  const left = startedAt + floorMs - performance.now();
+  if (left > 0) await new Promise<void>((resolve) => setTimeout(resolve, left));
 }
 
 /** How a directory operation the person was told is pending finally ended. */
@@ -213,6 +228,16 @@ export class ResetService {
 
   /** Step 1: user name and captcha. */
   async identify(step: StepInput, input: { username: string; captcha: string }): Promise<ResetView> {
+    const startedAt = performance.now();
+    const view = await this.identifyNow(step, input);
+    await waitUntilFloor(startedAt, this.deps.identifyFloorMs ?? DEFAULT_IDENTIFY_FLOOR_MS);
+    return view;
+  }
+
+  private async identifyNow(
+    step: StepInput,
+    input: { username: string; captcha: string },
+  ): Promise<ResetView> {
     const { tenant, meta } = step;
     const settings = parseTenantSettings(tenant.settings_json);
     const flow = await this.load(step, ["identify"]);
