@@ -7,6 +7,7 @@
  */
 import { Secret, TOTP } from "otpauth";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { safeNext } from "../packages/server/src/account/guard.js";
 import { StoreAudit } from "../packages/server/src/audit/emitter.js";
 import { systemClock } from "../packages/server/src/core/clock.js";
 import { findTenant, seedTenant } from "../packages/server/src/tenants/seed.js";
@@ -80,8 +81,12 @@ describe("admin explain pages over HTTP", () => {
     for (const path of ["/admin", "/admin/explain?flow=reset", "/admin/flows", "/admin/explain.json"]) {
       const r = await anon.get(path);
       expect(r.status, path).toBe(303);
-      expect(r.location, path).toMatch(/^\/account\/sign-in\?next=/);
+      // Back to the admin page asked for after signing in.
+      expect(r.location, path).toBe(`/account/sign-in?next=${encodeURIComponent(path)}`);
     }
+    // Never anywhere else: an absolute or protocol-relative URL falls back to the account area.
+    for (const next of ["https://evil.example/admin", "//evil.example/admin", "/administrator"])
+      expect(safeNext(next), next).toBe("/account");
     const bob = await signIn("bob");
     for (const path of [
       "/admin",

@@ -35,12 +35,12 @@ export function isApiRequest(req: FastifyRequest): boolean {
 }
 
 /**
- * Where to come back to after signing in: only a same-origin path inside the account area, so the
+ * Where to come back to after signing in: only a same-origin path inside the account or admin area, so the
  * parameter cannot be turned into an open redirect.
  */
 export function safeNext(next: unknown): string {
   if (typeof next !== "string" || next.length > 500) return "/account";
-  return /^\/account(?:[/?#][^\s\\]*)?$/.test(next) && !next.startsWith("//") ? next : "/account";
+  return /^\/(?:account|admin)(?:[/?#][^\s\\]*)?$/.test(next) && !next.startsWith("//") ? next : "/account";
 }
 
 export function signInRedirect(next: string): string {
