@@ -43,7 +43,7 @@ need chromium /usr/bin/chromium
 need openssl openssl
 need faketime faketime
 # The explainer's slide deck is checked by converting it to PDF (LibreOffice) and reading it back (pdftotext).
-need libreoffice-impress soffice /usr/lib/libreoffice/program/simpress.bin
+need libreoffice-impress soffice /usr/bin/loimpress
 need poppler-utils pdftotext pdfinfo
 
 pg_answers() {

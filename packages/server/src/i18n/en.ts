@@ -562,8 +562,7 @@ export const en = {
   "admin.user.col.fix": "What would fix it",
   "admin.user.pass": "Pass",
   "admin.user.fail": "Fail",
-  "admin.user.read_only":
-    "Checking sent nothing and changed nothing: no message, no counter, no record.",
+  "admin.user.read_only": "Checking sent nothing and changed nothing: no message, no counter, no record.",
 } as const;
 
 /** Every message id in the English catalogue (plural forms listed with their suffix). */
