@@ -1,40 +1,29 @@
-/**
- * Issue 6's registration done-when in Chromium:
- * - a synced Samba AD user (the real `latchkey-agent`, e2e/harness/hybrid.ts, their pre-registered
- *   methods removed) signs in through the pages (pass-through), lands on the "register now"
- *   interrupt, confirms the directory's email with a code from the SMTP sink and the directory's
- *   mobile phone with the code the local SMS gateway received, adds an authenticator app (key read
- *   from the page), security questions and a passkey (Chromium's virtual
- *   authenticator over the DevTools protocol), then resets the password with the passkey and the
- *   authenticator app as the two gates and binds to Samba over LDAPS with the new password;
- * - a cloud user registers email, mobile phone (code from the SMS gateway), authenticator app,
- *   questions and a passkey against the store, at 360 px.
- * The browser talks to http://localhost:<port>: a WebAuthn relying party must be a host name.
- * axe runs on every page passed through.
- */
-import { Client, InvalidCredentialsError } from "ldapts";
-import { Secret, TOTP } from "otpauth";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import { parseTenantSettings } from "../packages/server/src/config/tenant-settings.js";
 import { translator } from "../packages/server/src/i18n/index.js";
-import { getTestEnv, readMail, strictTls } from "../test-env/env.js";
+import { getTestEnv, readMail } from "../test-env/env.js";
 import { agentProcessHooks, agentSpawner } from "./harness/agent-process.js";
 import { hybridDialects, startHybrid } from "./harness/hybrid.js";
 import { startPortal } from "./harness/portal.js";
-import { at360, checkA11y, formatViolations, launchBrowser } from "./helpers/index.js";
+import {
+  accessible,
+  at360,
+  captchaSolved,
+  fillSignIn,
+  heading,
+  ldapsBind,
+  press,
+  totpNow,
+  useBrowser,
+  virtualAuthenticator,
+} from "./helpers/index.js";
 
 const t = translator("en");
 const cleanup = agentProcessHooks();
 const spawnAgent = agentSpawner(cleanup);
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useBrowser();
 
 const SETTINGS = {
   reset: {
@@ -46,73 +35,9 @@ const SETTINGS = {
   throttles: { perIpPerMinute: 1000 },
 };
 
-async function ldapsBind(dn: string, password: string): Promise<string> {
-  const c = new Client({ url: getTestEnv().ad.url, timeout: 15_000, tlsOptions: strictTls() });
-  try {
-    await c.bind(dn, password);
-    return "ok";
-  } catch (e) {
-    if (e instanceof InvalidCredentialsError) return "invalid credentials";
-    return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  } finally {
-    await c.unbind().catch(() => undefined);
-  }
-}
-
-async function heading(page: Page): Promise<string> {
-  return ((await page.locator("h1").first().textContent()) ?? "").trim();
-}
-
-async function press(page: Page, name: string): Promise<void> {
-  const loaded = page.waitForEvent("load");
-  await page.getByRole("button", { name, exact: true }).click();
-  await loaded;
-}
-
-async function accessible(page: Page, what: string): Promise<void> {
-  const v = await checkA11y(page);
-  expect(v, `${what}: ${formatViolations(v)}`).toEqual([]);
-}
-
-async function captchaSolved(page: Page): Promise<void> {
-  await page.waitForFunction(
-    () => (document.querySelector('input[name="altcha"]') as HTMLInputElement | null)?.value,
-  );
-}
-
-/** Chromium's virtual authenticator (CTAP2, resident keys, user verification) for this page. */
-async function virtualAuthenticator(context: BrowserContext, page: Page): Promise<void> {
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable", { enableUI: false });
-  await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: {
-      protocol: "ctap2",
-      transport: "internal",
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
-}
-
-function totpNow(secret: string, at = Date.now()): string {
-  return TOTP.generate({
-    secret: Secret.fromBase32(secret),
-    algorithm: "SHA1",
-    digits: 6,
-    period: 30,
-    timestamp: at,
-  });
-}
-
 async function signIn(page: Page, base: string, username: string, password: string): Promise<void> {
   // Sign-in answers with redirects (the interrupt): wait for where they end.
-  await page.goto(`${base}/account`);
-  expect(await heading(page)).toBe(t("account.sign_in.title"));
-  await page.getByLabel(t("account.sign_in.username.label"), { exact: true }).fill(username);
-  await page.getByLabel(t("account.sign_in.password.label"), { exact: true }).fill(password);
-  await captchaSolved(page);
+  await fillSignIn(page, base, username, password);
   await accessible(page, "sign-in");
   await press(page, t("account.sign_in.submit"));
   await page.waitForURL(/\/account\/methods\?interrupt=register$/);
@@ -199,7 +124,7 @@ describe("my account: registration in Chromium", () => {
       .where("id", "=", server.tenant.id)
       .execute();
     const base = server.baseUrl.replace("127.0.0.1", "localhost");
-    const context = await browser.newContext({ locale: "en-GB", viewport: { width: 1280, height: 800 } });
+    const context = await browser().newContext({ locale: "en-GB", viewport: { width: 1280, height: 800 } });
     cleanup.push(() => context.close());
     const page = await context.newPage();
     await virtualAuthenticator(context, page);
@@ -307,7 +232,7 @@ describe("my account: registration in Chromium", () => {
     expect(await reset.locator("h1, h2").first().textContent(), agent.out.stdout.slice(-2000)).toContain(
       t("reset.done.title"),
     );
-    expect(await ldapsBind(person.dn, next)).toBe("ok");
+    expect(await ldapsBind(getTestEnv().ad.url, person.dn, next)).toBe("ok");
   });
 
   it("a cloud user registers email, mobile phone, authenticator app, questions and a passkey at 360 px", async () => {
@@ -318,7 +243,7 @@ describe("my account: registration in Chromium", () => {
     });
     cleanup.push(() => harness.close());
     const base = harness.baseUrl.replace("127.0.0.1", "localhost");
-    const context = await browser.newContext({ locale: "en-GB", viewport: { width: 360, height: 740 } });
+    const context = await browser().newContext({ locale: "en-GB", viewport: { width: 360, height: 740 } });
     cleanup.push(() => context.close());
     const page = await context.newPage();
     await virtualAuthenticator(context, page);

@@ -6,23 +6,25 @@
  * with the email code as second factor, and answers the "are these still right?" interrupt. Each
  * page is checked for horizontal scrolling at 360 px (e2e/helpers/viewport.ts) and with axe.
  */
-import { Secret, TOTP } from "otpauth";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import { translator } from "../packages/server/src/i18n/index.js";
 import { readMail } from "../test-env/env.js";
 import { agentProcessHooks } from "./harness/agent-process.js";
 import { startPortal } from "./harness/portal.js";
 import {
   at360,
+  captchaSolved,
   checkA11y,
   describeFocus,
   formatViolations,
-  launchBrowser,
+  heading,
   NARROW,
   tabAndEnter,
   tabAndType,
   tabTo,
+  totpNow,
+  useBrowser,
   watchCsp,
 } from "./helpers/index.js";
 
@@ -30,17 +32,7 @@ const t = translator("en");
 const cleanup = agentProcessHooks();
 const DAY = 86_400_000;
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-
-async function heading(page: Page): Promise<string> {
-  return ((await page.locator("h1").first().textContent()) ?? "").trim();
-}
+const browser = useBrowser();
 
 /** 360 px without sideways scrolling and no axe violation. */
 async function checkPage(page: Page, what: string): Promise<void> {
@@ -64,9 +56,7 @@ async function signIn(page: Page, base: string, username: string, password: stri
   await checkPage(page, "sign-in");
   await tabAndType(page, page.getByLabel(t("account.sign_in.username.label"), { exact: true }), username);
   await tabAndType(page, page.getByLabel(t("account.sign_in.password.label"), { exact: true }), password);
-  await page.waitForFunction(
-    () => (document.querySelector('input[name="altcha"]') as HTMLInputElement | null)?.value,
-  );
+  await captchaSolved(page);
   await enterOn(page, button(page, t("account.sign_in.submit")));
 }
 
@@ -84,7 +74,7 @@ describe("registration by keyboard only at 360 px", () => {
     });
     cleanup.push(() => harness.close());
     const base = harness.baseUrl;
-    const context = await browser.newContext({ locale: "en-GB", viewport: NARROW });
+    const context = await browser().newContext({ locale: "en-GB", viewport: NARROW });
     cleanup.push(() => context.close());
     const page = await context.newPage();
     const csp = watchCsp(page);
@@ -132,12 +122,7 @@ describe("registration by keyboard only at 360 px", () => {
     await checkPage(page, "authenticator app set-up");
     const secret = ((await page.locator("[data-totp-key]").textContent()) ?? "").replace(/\s+/g, "");
     harness.remember(secret);
-    const totp = TOTP.generate({
-      secret: Secret.fromBase32(secret),
-      algorithm: "SHA1",
-      digits: 6,
-      period: 30,
-    });
+    const totp = totpNow(secret);
     await tabAndType(page, page.getByLabel(t("reset.totp.label"), { exact: true }), totp);
     await enterOn(page, button(page, t("account.methods.code.submit")));
     expect(await heading(page)).toBe(

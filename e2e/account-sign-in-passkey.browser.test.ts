@@ -6,62 +6,28 @@
  * the CSP) signs them in. The session records both proofs. axe on each page passed through.
  * The browser talks to http://localhost:<port>: a WebAuthn relying party must be a host name.
  */
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
 import { translator } from "../packages/server/src/i18n/index.js";
 import { agentProcessHooks } from "./harness/agent-process.js";
 import { startPortal } from "./harness/portal.js";
-import { checkA11y, formatViolations, launchBrowser, watchCsp } from "./helpers/index.js";
+import {
+  accessible,
+  fillSignIn,
+  heading,
+  press,
+  useBrowser,
+  virtualAuthenticator,
+  watchCsp,
+} from "./helpers/index.js";
 
 const t = translator("en");
 const cleanup = agentProcessHooks();
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-
-async function heading(page: Page): Promise<string> {
-  return ((await page.locator("h1").first().textContent()) ?? "").trim();
-}
-
-async function press(page: Page, name: string): Promise<void> {
-  const loaded = page.waitForEvent("load");
-  await page.getByRole("button", { name, exact: true }).click();
-  await loaded;
-}
-
-async function accessible(page: Page, what: string): Promise<void> {
-  const v = await checkA11y(page);
-  expect(v, `${what}: ${formatViolations(v)}`).toEqual([]);
-}
-
-async function virtualAuthenticator(context: BrowserContext, page: Page): Promise<void> {
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable", { enableUI: false });
-  await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: {
-      protocol: "ctap2",
-      transport: "internal",
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
-}
+const browser = useBrowser();
 
 async function signInWithPassword(page: Page, base: string, username: string, password: string) {
-  await page.goto(`${base}/account`);
-  expect(await heading(page)).toBe(t("account.sign_in.title"));
-  await page.getByLabel(t("account.sign_in.username.label"), { exact: true }).fill(username);
-  await page.getByLabel(t("account.sign_in.password.label"), { exact: true }).fill(password);
-  await page.waitForFunction(
-    () => (document.querySelector('input[name="altcha"]') as HTMLInputElement | null)?.value,
-  );
+  await fillSignIn(page, base, username, password);
   await press(page, t("account.sign_in.submit"));
 }
 
@@ -78,7 +44,7 @@ describe("sign-in with a passkey as the second factor", () => {
     });
     cleanup.push(() => harness.close());
     const base = harness.baseUrl.replace("127.0.0.1", "localhost");
-    const context = await browser.newContext({ locale: "en-GB", viewport: { width: 1280, height: 800 } });
+    const context = await browser().newContext({ locale: "en-GB", viewport: { width: 1280, height: 800 } });
     cleanup.push(() => context.close());
     const page = await context.newPage();
     const csp = watchCsp(page);

@@ -1,72 +1,32 @@
-/**
- * Issue 5's done-when in Chromium: a synced Samba AD user and a synced slapd user each reset their
- * password through the real pages (email code read from the SMTP sink, then TOTP from an authenticator
- * computing it from the registered secret), with the real `latchkey-agent` program enrolled and syncing;
- * afterwards the new password binds over LDAPS with strict TLS and the old one fails. The setup is
- * e2e/harness/hybrid.ts (shared with e2e/writeback-hybrid.test.ts). axe runs on every page the reset
- * passes through.
- */
-import { Client, InvalidCredentialsError } from "ldapts";
-import { Secret, TOTP } from "otpauth";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { translator } from "../packages/server/src/i18n/index.js";
-import { readMail, strictTls } from "../test-env/env.js";
+import { readMail } from "../test-env/env.js";
 import { agentProcessHooks, agentSpawner } from "./harness/agent-process.js";
 import { hybridDialects, startHybrid } from "./harness/hybrid.js";
-import { checkA11y, formatViolations, launchBrowser } from "./helpers/index.js";
+import {
+  accessible,
+  captchaSolved,
+  heading,
+  ldapsBind,
+  press,
+  totpNow,
+  useBrowser,
+} from "./helpers/index.js";
 
 const t = translator("en");
 
 const cleanup = agentProcessHooks();
 const spawnAgent = agentSpawner(cleanup);
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useBrowser();
 
 const dialects = hybridDialects();
-
-/** "ok" when `dn` binds with `password` over LDAPS (strict TLS), "invalid credentials" when the directory refuses the password, otherwise the error. */
-async function ldapsBind(url: string, dn: string, password: string): Promise<string> {
-  expect(url.startsWith("ldaps://")).toBe(true);
-  const c = new Client({ url, timeout: 15_000, tlsOptions: strictTls() });
-  try {
-    await c.bind(dn, password);
-    return "ok";
-  } catch (e) {
-    if (e instanceof InvalidCredentialsError) return "invalid credentials";
-    return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  } finally {
-    await c.unbind().catch(() => undefined);
-  }
-}
-
-async function heading(page: Page): Promise<string> {
-  return ((await page.locator("h1").first().textContent()) ?? "").trim();
-}
-
-/** Runs an action that submits a form and waits for the page it leads to. */
-async function press(page: Page, name: string): Promise<void> {
-  const loaded = page.waitForEvent("load");
-  await page.getByRole("button", { name, exact: true }).click();
-  await loaded;
-}
-
-async function accessible(page: Page, what: string): Promise<void> {
-  const v = await checkA11y(page);
-  expect(v, `${what}: ${formatViolations(v)}`).toEqual([]);
-}
 
 describe.each(dialects)("hybrid reset in Chromium through the real agent, $name", (d) => {
   it("a synced user resets with email code + TOTP; the new password binds over LDAPS, the old one fails", async () => {
     const { server, person, user, totpSecret, agent } = await startHybrid(d, cleanup, spawnAgent);
 
-    const context = await browser.newContext({ locale: "en-GB", viewport: { width: 1280, height: 800 } });
+    const context = await browser().newContext({ locale: "en-GB", viewport: { width: 1280, height: 800 } });
     cleanup.push(() => context.close());
     const page = await context.newPage();
 
@@ -74,9 +34,7 @@ describe.each(dialects)("hybrid reset in Chromium through the real agent, $name"
     await page.goto(`${server.baseUrl}/reset`);
     expect(await heading(page)).toBe(t("reset.identify.title"));
     await page.getByLabel(t("reset.identify.username.label")).fill(person.username);
-    await page.waitForFunction(
-      () => (document.querySelector('input[name="altcha"]') as HTMLInputElement | null)?.value,
-    );
+    await captchaSolved(page);
     await accessible(page, "identify");
     await press(page, t("reset.identify.submit"));
 
@@ -102,12 +60,7 @@ describe.each(dialects)("hybrid reset in Chromium through the real agent, $name"
     await press(page, t("reset.choose.submit"));
     expect(await heading(page)).toBe(t("reset.totp.title"));
     await accessible(page, "totp entry");
-    const totp = TOTP.generate({
-      secret: Secret.fromBase32(totpSecret),
-      algorithm: "SHA1",
-      digits: 6,
-      period: 30,
-    });
+    const totp = totpNow(totpSecret);
     await page.getByLabel(t("reset.code.label"), { exact: true }).fill(totp);
     await press(page, t("reset.code.submit"));
 

@@ -9,29 +9,21 @@
  */
 import { PROTOCOL_VERSION } from "@latchkey/protocol";
 import { Client, InvalidCredentialsError } from "ldapts";
-import { Secret, TOTP } from "otpauth";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { messageId } from "../packages/server/src/directory-link/testing/agent-client.js";
 import { translator } from "../packages/server/src/i18n/index.js";
 import type { User } from "../packages/server/src/store/schema.js";
 import { readMail, strictTls } from "../test-env/env.js";
 import { agentProcessHooks, agentSpawner, until } from "./harness/agent-process.js";
 import { hybridDialects, startHybrid } from "./harness/hybrid.js";
-import { checkA11y, formatViolations, launchBrowser } from "./helpers/index.js";
+import { accessible, captchaSolved, heading, press, totpNow, useBrowser } from "./helpers/index.js";
 
 const t = translator("en");
 
 const cleanup = agentProcessHooks();
 const spawnAgent = agentSpawner(cleanup);
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useBrowser();
 
 const ad = hybridDialects().find((d) => d.name === "ad");
 if (!ad) throw new Error("no AD dialect in the hybrid harness");
@@ -55,22 +47,6 @@ async function bindAs(url: string, dn: string, password: string): Promise<string
   } finally {
     await c.unbind().catch(() => undefined);
   }
-}
-
-async function heading(page: Page): Promise<string> {
-  return ((await page.locator("h1").first().textContent()) ?? "").trim();
-}
-
-/** Runs an action that submits a form and waits for the page it leads to. */
-async function press(page: Page, name: string): Promise<void> {
-  const loaded = page.waitForEvent("load");
-  await page.getByRole("button", { name, exact: true }).click();
-  await loaded;
-}
-
-async function accessible(page: Page, what: string): Promise<void> {
-  const v = await checkA11y(page);
-  expect(v, `${what}: ${formatViolations(v)}`).toEqual([]);
 }
 
 describe("unlock only in Chromium through the real agent, Samba AD", () => {
@@ -106,16 +82,14 @@ describe("unlock only in Chromium through the real agent, Samba AD", () => {
       throw new Error(`${e.message}\nagent log: ${agent.out.stdout.slice(-3000)}`);
     });
 
-    const context = await browser.newContext({ locale: "en-GB", viewport: { width: 1280, height: 800 } });
+    const context = await browser().newContext({ locale: "en-GB", viewport: { width: 1280, height: 800 } });
     cleanup.push(() => context.close());
     const page = await context.newPage();
 
     // Identify: nothing here says the account is locked (a phantom would see the same).
     await page.goto(`${server.baseUrl}/reset`);
     await page.getByLabel(t("reset.identify.username.label")).fill(person.username);
-    await page.waitForFunction(
-      () => (document.querySelector('input[name="altcha"]') as HTMLInputElement | null)?.value,
-    );
+    await captchaSolved(page);
     await press(page, t("reset.identify.submit"));
     expect(await heading(page)).toBe(t("reset.choose.legend"));
     expect(await page.content()).not.toContain(t("reset.locked.title"));
@@ -133,12 +107,7 @@ describe("unlock only in Chromium through the real agent, Samba AD", () => {
     // Second gate: TOTP.
     await page.getByLabel(t("reset.choose.method.totp"), { exact: true }).check();
     await press(page, t("reset.choose.submit"));
-    const totp = TOTP.generate({
-      secret: Secret.fromBase32(totpSecret),
-      algorithm: "SHA1",
-      digits: 6,
-      period: 30,
-    });
+    const totp = totpNow(totpSecret);
     await page.getByLabel(t("reset.code.label"), { exact: true }).fill(totp);
     await press(page, t("reset.code.submit"));
 

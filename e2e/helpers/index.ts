@@ -3,4 +3,16 @@ export { A11Y_TAGS, type A11yOptions, checkA11y, formatViolations } from "./a11y
 export { CHROMIUM_ARGS, CHROMIUM_PATH, launchBrowser } from "./browser.js";
 export { type CspWatch, watchCsp } from "./csp.js";
 export { describeFocus, type TabOptions, tabAndEnter, tabAndSpace, tabAndType, tabTo } from "./keyboard.js";
+export {
+  accessible,
+  captchaSolved,
+  errorSummary,
+  fillSignIn,
+  heading,
+  ldapsBind,
+  press,
+  totpNow,
+  useBrowser,
+  virtualAuthenticator,
+} from "./pages.js";
 export { at360, horizontalOverflow, NARROW, type OverflowReport } from "./viewport.js";
