@@ -7,9 +7,9 @@
  * run against Samba AD in account-change.browser.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashPassword, verifyPassword } from "../packages/server/src/core/password-hash.js";
-import { newId } from "../packages/server/src/core/random.js";
+import { verifyPassword } from "../packages/server/src/core/password-hash.js";
 import { type LinkServer, startLinkServer } from "../packages/server/src/directory-link/testing/server.js";
+import { insertCloudUser, postSignIn } from "./harness/account.js";
 import { HttpClient, solvedCaptcha } from "./harness/client.js";
 
 let server: LinkServer;
@@ -21,34 +21,12 @@ beforeAll(async () => {
   server = await startLinkServer({
     settings: { reset: { gates: 1, methods: ["email", "totp"] }, throttles: { perIpPerMinute: 1000 } },
   });
-  userId = newId();
-  const now = Date.now();
-  await server.store.db
-    .insertInto("users")
-    .values({
-      id: userId,
-      tenant_id: server.tenant.id,
-      kind: "cloud",
-      username,
-      upn: `${username}@example.test`,
-      email: `${username}@example.test`,
-      display_name: "Api Person",
-      given_name: "Api",
-      surname: "Person",
-      mobile: null,
-      office_phone: null,
-      enabled: 1,
-      locked: 0,
-      is_admin: 0,
-      in_scope: 1,
-      source_anchor: null,
-      directory_id: null,
-      password_hash: await hashPassword(first),
-      password_changed_at: now,
-      created_at: now,
-      updated_at: now,
-    })
-    .execute();
+  userId = await insertCloudUser(server.store, server.tenant.id, {
+    username,
+    password: first,
+    givenName: "Api",
+    surname: "Person",
+  });
 });
 afterAll(async () => {
   await server?.close();
@@ -58,11 +36,7 @@ const captcha = () => solvedCaptcha(server.features.portal.captcha);
 
 async function signedIn(password = first): Promise<{ client: HttpClient; csrf: string }> {
   const client = new HttpClient(server.baseUrl);
-  const res = await client.post("/api/v1/account/sign-in", {
-    json: { username, password, captcha: await captcha() },
-  });
-  expect(res.status, res.text).toBe(200);
-  const body = JSON.parse(res.text) as { status: string; csrfToken: string };
+  const body = await postSignIn(client, username, password, await captcha());
   expect(body.status).toBe("signed_in");
   return { client, csrf: body.csrfToken };
 }

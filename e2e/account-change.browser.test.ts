@@ -10,82 +10,42 @@
  * - a cloud user signs in and changes against the store, keyboard only and at 360 px.
  * axe runs on every page passed through.
  */
-import { Attribute, Change, Client, InvalidCredentialsError } from "ldapts";
-import { Secret, TOTP } from "otpauth";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashPassword, verifyPassword } from "../packages/server/src/core/password-hash.js";
+import { Attribute, Change, Client } from "ldapts";
+import { describe, expect, it } from "vitest";
+import { verifyPassword } from "../packages/server/src/core/password-hash.js";
 import { newId } from "../packages/server/src/core/random.js";
 import { startLinkServer } from "../packages/server/src/directory-link/testing/server.js";
 import { translator } from "../packages/server/src/i18n/index.js";
 import { getTestEnv, strictTls } from "../test-env/env.js";
+import { insertCloudUser } from "./harness/account.js";
 import { agentProcessHooks, agentSpawner } from "./harness/agent-process.js";
 import { hybridDialects, startHybrid } from "./harness/hybrid.js";
 import {
+  accessible,
   at360,
-  checkA11y,
-  formatViolations,
-  launchBrowser,
+  captchaSolved,
+  errorSummary,
+  heading,
+  ldapsBind,
+  press,
   tabAndEnter,
   tabAndType,
+  totpNow,
+  useBrowser,
 } from "./helpers/index.js";
 
 const t = translator("en");
 const cleanup = agentProcessHooks();
 const spawnAgent = agentSpawner(cleanup);
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-
-async function ldapsBind(dn: string, password: string): Promise<string> {
-  const c = new Client({ url: getTestEnv().ad.url, timeout: 15_000, tlsOptions: strictTls() });
-  try {
-    await c.bind(dn, password);
-    return "ok";
-  } catch (e) {
-    if (e instanceof InvalidCredentialsError) return "invalid credentials";
-    return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  } finally {
-    await c.unbind().catch(() => undefined);
-  }
-}
-
-async function heading(page: Page): Promise<string> {
-  return ((await page.locator("h1").first().textContent()) ?? "").trim();
-}
-
-async function press(page: Page, name: string): Promise<void> {
-  const loaded = page.waitForEvent("load");
-  await page.getByRole("button", { name, exact: true }).click();
-  await loaded;
-}
-
-async function accessible(page: Page, what: string): Promise<void> {
-  const v = await checkA11y(page);
-  expect(v, `${what}: ${formatViolations(v)}`).toEqual([]);
-}
-
-async function captchaSolved(page: Page): Promise<void> {
-  await page.waitForFunction(
-    () => (document.querySelector('input[name="altcha"]') as HTMLInputElement | null)?.value,
-  );
-}
-
-async function errorSummary(page: Page): Promise<string> {
-  return ((await page.locator(".error-summary").textContent()) ?? "").replace(/\s+/g, " ").trim();
-}
+const browser = useBrowser();
 
 describe("my account: change password in Chromium", () => {
   it("a synced Samba AD user signs in (pass-through + TOTP), changes, is refused a password from the history, then must change at next logon", async () => {
     const ad = hybridDialects().find((d) => d.name === "ad");
     if (!ad) throw new Error("no AD dialect");
     const { server, person, totpSecret, agent } = await startHybrid(ad, cleanup, spawnAgent);
-    const context = await browser.newContext({ locale: "en-GB", viewport: { width: 1280, height: 800 } });
+    const context = await browser().newContext({ locale: "en-GB", viewport: { width: 1280, height: 800 } });
     cleanup.push(() => context.close());
     const page = await context.newPage();
 
@@ -108,12 +68,7 @@ describe("my account: change password in Chromium", () => {
     await press(page, t("account.sign_in.second_factor.submit"));
     expect(await heading(page)).toBe(t("reset.totp.title"));
     await accessible(page, "second factor: code");
-    const totp = TOTP.generate({
-      secret: Secret.fromBase32(totpSecret),
-      algorithm: "SHA1",
-      digits: 6,
-      period: 30,
-    });
+    const totp = totpNow(totpSecret);
     await page.getByLabel(t("reset.code.label"), { exact: true }).fill(totp);
     await press(page, t("account.sign_in.second_factor.verify"));
     expect(await heading(page)).toBe(t("account.overview.title"));
@@ -131,7 +86,7 @@ describe("my account: change password in Chromium", () => {
     await press(page, t("account.password.submit"));
     expect(await heading(page), agent.out.stdout.slice(-2000)).toBe(t("account.password.done.title"));
     await accessible(page, "changed");
-    expect(await ldapsBind(person.dn, next)).toBe("ok");
+    expect(await ldapsBind(getTestEnv().ad.url, person.dn, next)).toBe("ok");
 
     // Back to the original password: in Samba's history (5), refused in the directory's words.
     await page.goto(`${server.baseUrl}/account/password`);
@@ -142,7 +97,7 @@ describe("my account: change password in Chromium", () => {
     expect(await heading(page)).toBe(t("account.password.title"));
     expect(await errorSummary(page)).toContain(t("directory.password_in_history"));
     await accessible(page, "change refused by the directory");
-    expect(await ldapsBind(person.dn, next)).toBe("ok");
+    expect(await ldapsBind(getTestEnv().ad.url, person.dn, next)).toBe("ok");
 
     // The sessions page, then sign out.
     await page.goto(`${server.baseUrl}/account/sessions`);
@@ -187,7 +142,7 @@ describe("my account: change password in Chromium", () => {
     await press(page, t("account.password.submit"));
     expect(await heading(page), agent.out.stdout.slice(-2000)).toBe(t("account.password.done.title"));
     await accessible(page, "must change: done");
-    expect(await ldapsBind(person.dn, third)).toBe("ok");
+    expect(await ldapsBind(getTestEnv().ad.url, person.dn, third)).toBe("ok");
     expect(
       await server.store.db.selectFrom("flows").selectAll().where("type", "=", "change").execute(),
     ).toEqual([]);
@@ -212,35 +167,13 @@ describe("my account: change password in Chromium", () => {
       .toLowerCase()
       .replace(/[^a-z0-9]/g, "x")}`;
     const first = "Cobalt-Meadow-Rivet-31";
-    const userId = newId();
-    const now = Date.now();
-    await server.store.db
-      .insertInto("users")
-      .values({
-        id: userId,
-        tenant_id: server.tenant.id,
-        kind: "cloud",
-        username,
-        upn: `${username}@example.test`,
-        email: `${username}@example.test`,
-        display_name: "Cloud Person",
-        given_name: "Cloud",
-        surname: "Person",
-        mobile: null,
-        office_phone: null,
-        enabled: 1,
-        locked: 0,
-        is_admin: 0,
-        in_scope: 1,
-        source_anchor: null,
-        directory_id: null,
-        password_hash: await hashPassword(first),
-        password_changed_at: now,
-        created_at: now,
-        updated_at: now,
-      })
-      .execute();
-    const context = await browser.newContext({ locale: "en-GB", viewport: { width: 360, height: 740 } });
+    const userId = await insertCloudUser(server.store, server.tenant.id, {
+      username,
+      password: first,
+      givenName: "Cloud",
+      surname: "Person",
+    });
+    const context = await browser().newContext({ locale: "en-GB", viewport: { width: 360, height: 740 } });
     cleanup.push(() => context.close());
     const page = await context.newPage();
 

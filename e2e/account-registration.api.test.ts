@@ -22,6 +22,7 @@ import { verifyPassword } from "../packages/server/src/core/password-hash.js";
 import { translator } from "../packages/server/src/i18n/index.js";
 import { SoftAuthenticator } from "../packages/server/src/methods/passkey/testing/soft-authenticator.js";
 import { readMail } from "../test-env/env.js";
+import { passSecondFactor, postSignIn } from "./harness/account.js";
 import { csrfOf, HttpClient, solvedCaptcha } from "./harness/client.js";
 import { type PortalHarness, startPortal } from "./harness/portal.js";
 
@@ -82,11 +83,7 @@ interface View {
 
 async function signIn(username: keyof typeof PASSWORDS, base = h.baseUrl) {
   const client = new HttpClient(base);
-  const res = await client.post("/api/v1/account/sign-in", {
-    json: { username, password: PASSWORDS[username], captcha: await solvedCaptcha(h.portal.captcha) },
-  });
-  expect(res.status, res.text).toBe(200);
-  const body = JSON.parse(res.text) as { status: string; csrfToken: string; interrupt: string | null };
+  const body = await postSignIn(client, username, PASSWORDS[username], await solvedCaptcha(h.portal.captcha));
   expect(body.status).toBe("signed_in");
   const headers = { "x-csrf-token": body.csrfToken };
   const post = async (path: string, json: unknown = {}) => {
@@ -467,25 +464,14 @@ describe("passkeys over HTTP with a software authenticator", () => {
 
   it("signs in with the passkey as the JSON sign-in's second factor; the page refuses a junk assertion", async () => {
     const c = new HttpClient(base);
-    const first = await c.post("/api/v1/account/sign-in", {
-      json: { username: "rhea", password: PASSWORDS.rhea, captcha: await solvedCaptcha(h.portal.captcha) },
-    });
-    const body = JSON.parse(first.text) as { status: string; flow: { csrf: string } };
+    const body = await postSignIn(c, "rhea", PASSWORDS.rhea, await solvedCaptcha(h.portal.captcha));
     expect(body.status).toBe("second_factor");
-    const headers = { "x-csrf-token": body.flow.csrf };
-    const challenge = await c.post("/api/v1/account/sign-in/second-factor/challenge", {
-      json: { method: "passkey" },
-      headers,
-    });
-    expect(challenge.status, challenge.text).toBe(200);
-    const options = JSON.parse(challenge.text).flow.challenge.prompt
-      .options as PublicKeyCredentialRequestOptionsJSON;
-    const verified = await c.post("/api/v1/account/sign-in/second-factor/verify", {
-      json: { response: { assertion: auth.get(options, origin) } },
-      headers,
-    });
-    expect(verified.status, verified.text).toBe(200);
-    expect(JSON.parse(verified.text).status).toBe("signed_in");
+    await passSecondFactor(c, body.flow.csrf, "passkey", (challenge) => ({
+      assertion: auth.get(
+        challenge.flow.challenge.prompt.options as PublicKeyCredentialRequestOptionsJSON,
+        origin,
+      ),
+    }));
     const session = JSON.parse((await c.get("/api/v1/account/session")).text) as {
       session: { amr: string[] };
     };

@@ -12,6 +12,7 @@ import { StoreAudit } from "../packages/server/src/audit/emitter.js";
 import { systemClock } from "../packages/server/src/core/clock.js";
 import { findTenant, seedTenant } from "../packages/server/src/tenants/seed.js";
 import { updateTenantSettings } from "../packages/server/src/tenants/settings-update.js";
+import { passSecondFactor, postSignIn } from "./harness/account.js";
 import { HttpClient, solvedCaptcha } from "./harness/client.js";
 import { type PortalHarness, startPortal } from "./harness/portal.js";
 
@@ -47,24 +48,9 @@ function totpNow(username: string): string {
 /** Password, then the authenticator app as the second factor, through the JSON sign-in. */
 async function signIn(username: keyof typeof PASSWORDS): Promise<HttpClient> {
   const c = new HttpClient(h.baseUrl);
-  const first = await c.post("/api/v1/account/sign-in", {
-    json: { username, password: PASSWORDS[username], captcha: await solvedCaptcha(h.portal.captcha) },
-  });
-  expect(first.status, first.text).toBe(200);
-  const body = JSON.parse(first.text) as { status: string; flow: { csrf: string } };
+  const body = await postSignIn(c, username, PASSWORDS[username], await solvedCaptcha(h.portal.captcha));
   expect(body.status).toBe("second_factor");
-  const headers = { "x-csrf-token": body.flow.csrf };
-  const challenge = await c.post("/api/v1/account/sign-in/second-factor/challenge", {
-    json: { method: "totp" },
-    headers,
-  });
-  expect(challenge.status, challenge.text).toBe(200);
-  const verified = await c.post("/api/v1/account/sign-in/second-factor/verify", {
-    json: { response: { code: totpNow(username) } },
-    headers,
-  });
-  expect(verified.status, verified.text).toBe(200);
-  expect(JSON.parse(verified.text).status).toBe("signed_in");
+  await passSecondFactor(c, body.flow.csrf, "totp", () => ({ code: totpNow(username) }));
   return c;
 }
 
