@@ -26,12 +26,13 @@ import { passwordChangedEmail } from "../../notify/templates.js";
 import type { Database, Tenant, User } from "../../store/schema.js";
 import type { WritebackService } from "../../writeback/service.js";
 import { type CloudPasswordSetter, inCloudHistory } from "../reset/cloud-password-setter.js";
-import type {
-  EnqueuePort,
-  PasswordCheckPort,
-  PasswordVerdictPort,
-  RequestMeta,
-  ThrottlePort,
+import {
+  type EnqueuePort,
+  type PasswordCheckPort,
+  type PasswordVerdictPort,
+  passwordCheckInput,
+  type RequestMeta,
+  type ThrottlePort,
 } from "../reset/ports.js";
 import { PasswordRejectedError } from "../reset/service.js";
 import { countWrongPassword, failedPasswordLimits, signInThrottleKey } from "../sign-in/throttle.js";
@@ -367,22 +368,10 @@ export class ChangeService {
     password: string,
     withHistory: boolean,
   ): Promise<PasswordVerdictPort> {
-    return this.deps.passwords.check({
-      password,
-      policy: settings.password,
-      user: {
-        username: user.username,
-        ...(user.display_name ? { displayName: user.display_name } : {}),
-        ...(user.given_name ? { givenName: user.given_name } : {}),
-        ...(user.surname ? { surname: user.surname } : {}),
-        ...(user.email ? { email: user.email } : {}),
-      },
-      organisationName: settings.branding.organisationName,
-      // Synced accounts: the directory keeps the history and applies it to the change.
-      ...(withHistory && user.kind === "cloud" && settings.password.history > 0
-        ? { history: (pw: string) => inCloudHistory(this.deps.db, user, pw, settings.password.history) }
-        : {}),
-    });
+    const inHistory = (u: User, pw: string, depth: number) => inCloudHistory(this.deps.db, u, pw, depth);
+    return this.deps.passwords.check(
+      passwordCheckInput(settings, user, password, withHistory ? inHistory : null),
+    );
   }
 }
 

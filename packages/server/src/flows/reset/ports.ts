@@ -3,7 +3,8 @@
  * these shapes, not on concrete modules, so tests can run it with real parts wired differently and
  * the agent-backed password setter can arrive later without touching the flow.
  */
-import type { PasswordPolicy } from "../../config/tenant-settings.js";
+import type { PasswordPolicy, TenantSettings } from "../../config/tenant-settings.js";
+import type { User } from "../../store/schema.js";
 
 export interface ThrottleResult {
   allowed: boolean;
@@ -51,6 +52,34 @@ export interface PasswordCheckPort {
     organisationName: string;
     history?: (password: string) => Promise<boolean>;
   }): Promise<PasswordVerdictPort>;
+}
+
+/**
+ * The check's input for a new password of `user`: the personal data the policy's "not your name"
+ * rules compare against, and the history lookup for cloud accounts when asked for (`inHistory`
+ * given) and the policy keeps one. Synced accounts: the directory keeps the history and applies it.
+ */
+export function passwordCheckInput(
+  settings: TenantSettings,
+  user: User,
+  password: string,
+  inHistory: ((user: User, password: string, depth: number) => Promise<boolean>) | null,
+): Parameters<PasswordCheckPort["check"]>[0] {
+  return {
+    password,
+    policy: settings.password,
+    user: {
+      username: user.username,
+      ...(user.display_name ? { displayName: user.display_name } : {}),
+      ...(user.given_name ? { givenName: user.given_name } : {}),
+      ...(user.surname ? { surname: user.surname } : {}),
+      ...(user.email ? { email: user.email } : {}),
+    },
+    organisationName: settings.branding.organisationName,
+    ...(inHistory && user.kind === "cloud" && settings.password.history > 0
+      ? { history: (pw: string) => inHistory(user, pw, settings.password.history) }
+      : {}),
+  };
 }
 
 export interface EnqueuePort {

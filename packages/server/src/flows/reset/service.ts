@@ -21,13 +21,14 @@ import type { AuthMethod, Database, Tenant, User } from "../../store/schema.js";
 import { checkEligibility, methodsAllowedFor } from "./eligibility.js";
 import { type ResetContext, type ResetFlow, ResetFlowRepository } from "./flow-repository.js";
 import type { PasswordSetter } from "./password-setter.js";
-import type {
-  CaptchaPort,
-  EnqueuePort,
-  PasswordCheckPort,
-  PasswordVerdictPort,
-  RequestMeta,
-  ThrottlePort,
+import {
+  type CaptchaPort,
+  type EnqueuePort,
+  type PasswordCheckPort,
+  type PasswordVerdictPort,
+  passwordCheckInput,
+  type RequestMeta,
+  type ThrottlePort,
 } from "./ports.js";
 import type { ResetState } from "./states.js";
 
@@ -913,21 +914,10 @@ export class ResetService {
     password: string,
     withHistory: boolean,
   ): Promise<PasswordVerdictPort> {
-    return this.deps.passwords.check({
-      password,
-      policy: settings.password,
-      user: {
-        username: user.username,
-        ...(user.display_name ? { displayName: user.display_name } : {}),
-        ...(user.given_name ? { givenName: user.given_name } : {}),
-        ...(user.surname ? { surname: user.surname } : {}),
-        ...(user.email ? { email: user.email } : {}),
-      },
-      organisationName: settings.branding.organisationName,
-      ...(withHistory && user.kind === "cloud" && settings.password.history > 0
-        ? { history: (pw: string) => this.deps.inHistory(user, pw, settings.password.history) }
-        : {}),
-    });
+    const inHistory = (u: User, pw: string, depth: number) => this.deps.inHistory(u, pw, depth);
+    return this.deps.passwords.check(
+      passwordCheckInput(settings, user, password, withHistory ? inHistory : null),
+    );
   }
 
   /**
