@@ -582,6 +582,25 @@ export class RegistrationService {
     }
   }
 
+  /**
+   * The flow in `state` with its step-up still holding; a flow still at step_up, or one whose
+   * step-up went stale, is refused as STEP_UP_REQUIRED (audited by requireStepUp when one is needed).
+   */
+  private async loadPastStepUp(
+    s: SignedIn,
+    meta: AccountMeta,
+    flowId: string,
+    state: "collect" | "confirm",
+  ): Promise<RegistrationFlow> {
+    const flow = await this.flows.load(ownerOf(s), flowId, ["step_up", state]);
+    if (flow.state === "step_up") {
+      await this.requireStepUp(s, meta, flow);
+      throw new LatchkeyError("STEP_UP_REQUIRED");
+    }
+    await this.requireStepUp(s, meta, flow);
+    return flow;
+  }
+
   /** Refuses (and audits) a change whose step-up is missing or went stale. */
   private async requireStepUp(s: SignedIn, meta: AccountMeta, flow: RegistrationFlow): Promise<void> {
     if (flow.context.action === "confirm") return;
@@ -609,12 +628,7 @@ export class RegistrationService {
     meta: AccountMeta,
     input: CollectInput,
   ): Promise<RegistrationView> {
-    const flow = await this.flows.load(ownerOf(s), flowId, ["step_up", "collect"]);
-    if (flow.state === "step_up") {
-      await this.requireStepUp(s, meta, flow);
-      throw new LatchkeyError("STEP_UP_REQUIRED");
-    }
-    await this.requireStepUp(s, meta, flow);
+    const flow = await this.loadPastStepUp(s, meta, flowId, "collect");
     const settings = this.settings(s);
     const { method } = flow.context;
     if (method === "email" || method === "sms" || method === "voice") {
@@ -757,12 +771,7 @@ export class RegistrationService {
     meta: AccountMeta,
     input: ConfirmInput,
   ): Promise<RegistrationView> {
-    const flow = await this.flows.load(ownerOf(s), flowId, ["step_up", "confirm"]);
-    if (flow.state === "step_up") {
-      await this.requireStepUp(s, meta, flow);
-      throw new LatchkeyError("STEP_UP_REQUIRED");
-    }
-    await this.requireStepUp(s, meta, flow);
+    const flow = await this.loadPastStepUp(s, meta, flowId, "confirm");
     const { method, action } = flow.context;
     const counted = { ...flow, attempts: flow.attempts + 1 };
     if (method === "email" || method === "sms" || method === "voice") {
