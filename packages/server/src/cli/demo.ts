@@ -32,7 +32,7 @@ import type { LabUser, SeedPerson } from "../lab/people.js";
 import type { User } from "../store/schema.js";
 import type { DemoSeedResult } from "../tenants/demo.js";
 import { CliError, EXIT_NOT_AVAILABLE } from "./errors.js";
-import { listenOverrides, type Running, type ServeOptions, startServer } from "./serve.js";
+import { listenOverrides, type Running, type ServeOptions, startServer, stopOnSignals } from "./serve.js";
 
 export type DemoDirectoryKind = "openldap" | "samba" | "none";
 
@@ -617,33 +617,14 @@ async function waitForSync(
 /** SIGINT/SIGTERM: stop taking requests, stop the agent, the server and the directory, remove the
  * throwaway files, exit 0. A second signal exits at once (the exit hook still signals the daemons). */
 function onSignals(running: DemoRunning, err: Out): void {
-  let signalled = false;
-  const handler = (signal: NodeJS.Signals) => {
-    if (signalled) {
-      err(`latchkey: ${signal} again, exiting now\n`);
-      process.exit(1);
-    }
-    signalled = true;
-    err(`latchkey: ${signal} received, shutting down\n`);
-    // Samba's ~40 processes may take a few seconds; the server's own shutdown timeout adds to it.
-    const timeoutMs = running.runtime.loaded.config.server.shutdownTimeoutMs + 30_000;
-    const timer = setTimeout(() => {
-      err("latchkey: shutdown timed out, exiting\n");
-      process.exit(1);
-    }, timeoutMs);
-    timer.unref();
-    running.stop().then(
-      () => {
-        clearTimeout(timer);
-        if (running.workDir !== null) err(`latchkey: stopped; removed ${running.workDir}\n`);
-        process.exit(0);
-      },
-      (e: unknown) => {
-        err(`latchkey: shutdown failed: ${e instanceof Error ? e.message : String(e)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", handler);
-  process.on("SIGINT", handler);
+  // Samba's ~40 processes may take a few seconds; the server's own shutdown timeout adds to it.
+  const timeoutMs = running.runtime.loaded.config.server.shutdownTimeoutMs + 30_000;
+  stopOnSignals(
+    () => running.stop(),
+    timeoutMs,
+    err,
+    () => {
+      if (running.workDir !== null) err(`latchkey: stopped; removed ${running.workDir}\n`);
+    },
+  );
 }

@@ -97,7 +97,19 @@ export async function startServer(
 
 /** Stops on SIGTERM/SIGINT: in-flight requests finish within server.shutdownTimeoutMs. */
 function onSignals(running: Running, err: (s: string) => void): void {
-  const timeoutMs = running.runtime.loaded.config.server.shutdownTimeoutMs;
+  stopOnSignals(() => running.stop(), running.runtime.loaded.config.server.shutdownTimeoutMs, err);
+}
+
+/**
+ * On SIGTERM/SIGINT runs `stop` once and exits 0 when it ends (after `stopped`), 1 when it fails or
+ * takes longer than `timeoutMs`. A second signal exits at once.
+ */
+export function stopOnSignals(
+  stop: () => Promise<unknown>,
+  timeoutMs: number,
+  err: (s: string) => void,
+  stopped: () => void = () => {},
+): void {
   let signalled = false;
   const handler = (signal: NodeJS.Signals) => {
     if (signalled) {
@@ -111,9 +123,10 @@ function onSignals(running: Running, err: (s: string) => void): void {
       process.exit(1);
     }, timeoutMs);
     timer.unref();
-    running.stop().then(
+    stop().then(
       () => {
         clearTimeout(timer);
+        stopped();
         process.exit(0);
       },
       (e: unknown) => {
