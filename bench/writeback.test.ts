@@ -17,9 +17,9 @@
  *
  *   npx vitest run bench/writeback.test.ts            (WRITEBACK_BENCH_N=1000 for more slapd samples)
  */
-import type { OpRequest } from "@latchkey/protocol";
 import { Attribute, Change, Client } from "ldapts";
 import { expect, it } from "vitest";
+import { answerOperations } from "../e2e/harness/agent-link.js";
 import { OperationHandler } from "../packages/agent/src/operations/handler.js";
 import { anchorOf, testOperators } from "../packages/agent/src/testing/operations.js";
 import {
@@ -61,17 +61,7 @@ async function linkAgent(s: LinkServer) {
     directories: testOperators(env),
   });
   const { link } = await s.connectAgent({ agent, directories: DIRECTORIES });
-  void (async () => {
-    for (;;) {
-      let m: OpRequest;
-      try {
-        m = await link.next("op.request", 600_000);
-      } catch {
-        return;
-      }
-      void handler.handleOperation(m).then((r) => link.send({ type: "op.result", ...r }));
-    }
-  })();
+  answerOperations(link, handler);
   return { agent, handler, link };
 }
 

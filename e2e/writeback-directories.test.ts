@@ -10,7 +10,6 @@
  * with the new password while the old one fails; a Samba AD user the same through the service; an
  * AD complexity refusal comes back to the page as its plain sentence and the person tries again.
  */
-import type { OpRequest } from "@latchkey/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OperationHandler } from "../packages/agent/src/operations/handler.js";
 import { anchorOf, testOperators, tryBind } from "../packages/agent/src/testing/operations.js";
@@ -25,6 +24,7 @@ import type { User } from "../packages/server/src/store/schema.js";
 import type { CaptchaChallenge } from "../packages/server/src/web/altcha.js";
 import { CAPTCHA_FIELD } from "../packages/server/src/web/components.js";
 import { type CreatedUser, createAdUser, createOpenLdapUser, getTestEnv, readMail } from "../test-env/env.js";
+import { answerOperations } from "./harness/agent-link.js";
 import { csrfOf, HttpClient, solveCaptchaChallengeFast } from "./harness/client.js";
 
 const env = getTestEnv();
@@ -57,18 +57,7 @@ describe("writeback to slapd and Samba AD through the agent's operation handler"
         { id: "corp-ad", dialect: "ad", description: "Samba AD" },
       ],
     }));
-    // The agent's loop: each op.request to the handler, its result back on the link.
-    void (async () => {
-      for (;;) {
-        let m: OpRequest;
-        try {
-          m = await link.next("op.request", 600_000);
-        } catch {
-          return;
-        }
-        void handler.handleOperation(m).then((r) => link.send({ type: "op.result", ...r }));
-      }
-    })();
+    answerOperations(link, handler);
   });
 
   afterAll(async () => {

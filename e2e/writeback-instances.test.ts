@@ -30,6 +30,7 @@ import {
 import type { User } from "../packages/server/src/store/schema.js";
 import type { WritebackService } from "../packages/server/src/writeback/service.js";
 import { type CreatedUser, createOpenLdapUser, createTestDatabase, getTestEnv } from "../test-env/env.js";
+import { answerOperations } from "./harness/agent-link.js";
 
 const env = getTestEnv();
 
@@ -69,17 +70,7 @@ describe.each(["postgres", "sqlite"] as const)("writeback across two instances (
       directories: [{ id: "corp-ol", dialect: "openldap", description: "slapd" }],
     });
     links.push(link);
-    void (async () => {
-      for (;;) {
-        let m: OpRequest;
-        try {
-          m = await link.next("op.request", 600_000);
-        } catch {
-          return;
-        }
-        void handler.handleOperation(m).then((r) => link.send({ type: "op.result", ...r }));
-      }
-    })();
+    answerOperations(link, handler);
   });
 
   afterAll(async () => {
