@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "kysely";
-import { Secret, TOTP } from "otpauth";
 import { describe, expect, it } from "vitest";
 import { timelineCommand } from "../packages/server/src/cli/explain.js";
 import { parseTenantSettings } from "../packages/server/src/config/tenant-settings.js";
@@ -16,12 +15,9 @@ import { directoriesOf, implementedMethods } from "../packages/server/src/explai
 import { explainReset } from "../packages/server/src/explain/reset.js";
 import { backgroundStepIds, flowTimeline } from "../packages/server/src/explain/timeline.js";
 import { t } from "../packages/server/src/i18n/index.js";
-import type { CaptchaChallenge } from "../packages/server/src/web/altcha.js";
-import { CAPTCHA_FIELD } from "../packages/server/src/web/components.js";
-import { readMail } from "../test-env/env.js";
 import { agentProcessHooks, agentSpawner } from "./harness/agent-process.js";
-import { csrfOf, HttpClient, solveCaptchaChallengeFast } from "./harness/client.js";
-import { hybridDialects, startHybrid } from "./harness/hybrid.js";
+import { csrfOf } from "./harness/client.js";
+import { hybridDialects, resetToNewPassword, startHybrid } from "./harness/hybrid.js";
 
 const cleanup = agentProcessHooks();
 const spawnAgent = agentSpawner(cleanup);
@@ -56,27 +52,11 @@ describe("the timeline of a real hybrid reset matches its explanation", () => {
     );
     expect(explanation.warnings).toEqual([]);
 
-    const c = new HttpClient(server.baseUrl);
-    const first = await c.get("/reset");
-    const challenge = JSON.parse((await c.get("/api/v1/captcha/challenge")).text) as CaptchaChallenge;
-    const choose = await c.submit("/reset/identify", {
-      _csrf: csrfOf(first.text),
+    const { client: c, page: pwPage } = await resetToNewPassword(server.baseUrl, {
       username: person.username,
-      [CAPTCHA_FIELD]: solveCaptchaChallengeFast(challenge),
+      email: user.email ?? "",
+      totpSecret,
     });
-    const since = Date.now();
-    const emailPage = await c.submit("/reset/challenge", { _csrf: csrfOf(choose.text), method: "email" });
-    const mail = await readMail({ to: user.email ?? "", since, subject: "verification code" });
-    const code = /\b(\d{6,8})\b/.exec(mail.text)?.[1] ?? "";
-    const second = await c.submit("/reset/verify", { _csrf: csrfOf(emailPage.text), code });
-    const totpPage = await c.submit("/reset/challenge", { _csrf: csrfOf(second.text), method: "totp" });
-    const totp = TOTP.generate({
-      secret: Secret.fromBase32(totpSecret),
-      algorithm: "SHA1",
-      digits: 6,
-      period: 30,
-    });
-    const pwPage = await c.submit("/reset/verify", { _csrf: csrfOf(totpPage.text), code: totp });
     const next = "Saffron-Glacier-Pylon-47";
     const done = await c.submit("/reset/password", {
       _csrf: csrfOf(pwPage.text),

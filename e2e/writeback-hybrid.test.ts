@@ -1,13 +1,10 @@
-import { Secret, TOTP } from "otpauth";
 import { describe, expect, it } from "vitest";
 import { tryBind } from "../packages/agent/src/testing/operations.js";
 import { t } from "../packages/server/src/i18n/index.js";
-import type { CaptchaChallenge } from "../packages/server/src/web/altcha.js";
-import { CAPTCHA_FIELD } from "../packages/server/src/web/components.js";
-import { getTestEnv, readMail } from "../test-env/env.js";
+import { getTestEnv } from "../test-env/env.js";
 import { agentProcessHooks, agentSpawner } from "./harness/agent-process.js";
-import { csrfOf, HttpClient, solveCaptchaChallengeFast } from "./harness/client.js";
-import { hybridDialects, startHybrid } from "./harness/hybrid.js";
+import { csrfOf } from "./harness/client.js";
+import { hybridDialects, resetToNewPassword, startHybrid } from "./harness/hybrid.js";
 
 const env = getTestEnv();
 
@@ -20,28 +17,11 @@ describe.each(dialects)("hybrid reset through the real agent, $name", (d) => {
   it("a synced user resets with email code + TOTP; the new password binds, the old one fails", async () => {
     const { server, person, user, totpSecret, agent } = await startHybrid(d, cleanup, spawnAgent);
 
-    const c = new HttpClient(server.baseUrl);
-    const first = await c.get("/reset");
-    const challenge = JSON.parse((await c.get("/api/v1/captcha/challenge")).text) as CaptchaChallenge;
-    const choose = await c.submit("/reset/identify", {
-      _csrf: csrfOf(first.text),
+    const { client: c, page: pwPage } = await resetToNewPassword(server.baseUrl, {
       username: person.username,
-      [CAPTCHA_FIELD]: solveCaptchaChallengeFast(challenge),
+      email: user.email ?? "",
+      totpSecret,
     });
-    expect(choose.text).not.toContain(t("en", "reset.ineligible.title"));
-    const since = Date.now();
-    const emailPage = await c.submit("/reset/challenge", { _csrf: csrfOf(choose.text), method: "email" });
-    const mail = await readMail({ to: user.email ?? "", since, subject: "verification code" });
-    const code = /\b(\d{6,8})\b/.exec(mail.text)?.[1] ?? "";
-    const second = await c.submit("/reset/verify", { _csrf: csrfOf(emailPage.text), code });
-    const totpPage = await c.submit("/reset/challenge", { _csrf: csrfOf(second.text), method: "totp" });
-    const totp = TOTP.generate({
-      secret: Secret.fromBase32(totpSecret),
-      algorithm: "SHA1",
-      digits: 6,
-      period: 30,
-    });
-    const pwPage = await c.submit("/reset/verify", { _csrf: csrfOf(totpPage.text), code: totp });
     expect(pwPage.text).toContain(t("en", "reset.password.title"));
 
     const next = "Saffron-Glacier-Pylon-47";

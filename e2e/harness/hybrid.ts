@@ -8,14 +8,25 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Secret, TOTP } from "otpauth";
 import { expect } from "vitest";
 import { type LinkServer, startLinkServer } from "../../packages/server/src/directory-link/testing/server.js";
+import { t } from "../../packages/server/src/i18n/index.js";
 import { registerEmail } from "../../packages/server/src/methods/email-code/index.js";
 import { generateTotpSecret, registerTotp } from "../../packages/server/src/methods/totp/index.js";
 import { type RecordedRequest, recordingServer } from "../../packages/server/src/notify/testing/servers.js";
 import type { User } from "../../packages/server/src/store/schema.js";
-import { type CreatedUser, createAdUser, createOpenLdapUser, getTestEnv } from "../../test-env/env.js";
+import type { CaptchaChallenge } from "../../packages/server/src/web/altcha.js";
+import { CAPTCHA_FIELD } from "../../packages/server/src/web/components.js";
+import {
+  type CreatedUser,
+  createAdUser,
+  createOpenLdapUser,
+  getTestEnv,
+  readMail,
+} from "../../test-env/env.js";
 import { type agentSpawner, type Cleanup, until } from "./agent-process.js";
+import { csrfOf, HttpClient, type HttpResult, solveCaptchaChallengeFast } from "./client.js";
 import type { PhoneMessage } from "./portal.js";
 
 export interface HybridDialect {
@@ -228,4 +239,38 @@ export async function startHybrid(
     confirmed: true,
   });
   return { server, phone: gateway.phone, person, user, totpSecret, agent };
+}
+
+/**
+ * Walks the reset pages over HTTP as a person with an email address and an authenticator app:
+ * identify (captcha solved as the widget does), the email code read from the SMTP sink, then the
+ * TOTP code. Returns the client and the new-password page it reached.
+ */
+export async function resetToNewPassword(
+  baseUrl: string,
+  who: { username: string; email: string; totpSecret: string },
+): Promise<{ client: HttpClient; page: HttpResult }> {
+  const c = new HttpClient(baseUrl);
+  const first = await c.get("/reset");
+  const challenge = JSON.parse((await c.get("/api/v1/captcha/challenge")).text) as CaptchaChallenge;
+  const choose = await c.submit("/reset/identify", {
+    _csrf: csrfOf(first.text),
+    username: who.username,
+    [CAPTCHA_FIELD]: solveCaptchaChallengeFast(challenge),
+  });
+  expect(choose.text).not.toContain(t("en", "reset.ineligible.title"));
+  const since = Date.now();
+  const emailPage = await c.submit("/reset/challenge", { _csrf: csrfOf(choose.text), method: "email" });
+  const mail = await readMail({ to: who.email, since, subject: "verification code" });
+  const code = /\b(\d{6,8})\b/.exec(mail.text)?.[1] ?? "";
+  const second = await c.submit("/reset/verify", { _csrf: csrfOf(emailPage.text), code });
+  const totpPage = await c.submit("/reset/challenge", { _csrf: csrfOf(second.text), method: "totp" });
+  const totp = TOTP.generate({
+    secret: Secret.fromBase32(who.totpSecret),
+    algorithm: "SHA1",
+    digits: 6,
+    period: 30,
+  });
+  const page = await c.submit("/reset/verify", { _csrf: csrfOf(totpPage.text), code: totp });
+  return { client: c, page };
 }
