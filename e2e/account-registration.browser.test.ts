@@ -44,6 +44,23 @@ async function signIn(page: Page, base: string, username: string, password: stri
   await page.waitForLoadState("load");
 }
 
+/** The "added" page for `type` (axe-checked as `axe` when given), then its link back to the methods list. */
+async function addedThenBack(
+  page: Page,
+  type: "totp" | "questions" | "passkey",
+  axe?: string,
+): Promise<void> {
+  expect(await heading(page)).toBe(
+    t("account.methods.done.added", { type: t(`account.methods.type.${type}`) }),
+  );
+  if (axe) await accessible(page, axe);
+  await page
+    .getByRole("link", { name: t("account.methods.done.back") })
+    .first()
+    .click();
+  await page.waitForLoadState("load");
+}
+
 /** From the methods page: "add <type>", through its pages, back to the list. Returns the TOTP time step used, if any. */
 async function addMethod(
   page: Page,
@@ -58,15 +75,7 @@ async function addMethod(
     const now = Date.now();
     await page.getByLabel(t("reset.totp.label"), { exact: true }).fill(totpNow(secret, now));
     await press(page, t("account.methods.code.submit"));
-    expect(await heading(page)).toBe(
-      t("account.methods.done.added", { type: t("account.methods.type.totp") }),
-    );
-    await accessible(page, "authenticator app saved");
-    await page
-      .getByRole("link", { name: t("account.methods.done.back") })
-      .first()
-      .click();
-    await page.waitForLoadState("load");
+    await addedThenBack(page, "totp", "authenticator app saved");
     return { totpSecret: secret, totpStep: Math.floor(now / 30_000) };
   }
   if (type === "questions") {
@@ -82,14 +91,7 @@ async function addMethod(
         .fill(`answer for ${id} ${i}`);
     }
     await press(page, t("account.methods.questions.submit"));
-    expect(await heading(page)).toBe(
-      t("account.methods.done.added", { type: t("account.methods.type.questions") }),
-    );
-    await page
-      .getByRole("link", { name: t("account.methods.done.back") })
-      .first()
-      .click();
-    await page.waitForLoadState("load");
+    await addedThenBack(page, "questions");
     return {};
   }
   expect(await heading(page)).toBe(t("account.methods.passkey.title"));
@@ -99,14 +101,7 @@ async function addMethod(
   expect(await heading(page)).toBe(t("account.methods.passkey.create.title"));
   await accessible(page, "passkey create");
   await press(page, t("account.methods.passkey.create"));
-  expect(await heading(page)).toBe(
-    t("account.methods.done.added", { type: t("account.methods.type.passkey") }),
-  );
-  await page
-    .getByRole("link", { name: t("account.methods.done.back") })
-    .first()
-    .click();
-  await page.waitForLoadState("load");
+  await addedThenBack(page, "passkey");
   return {};
 }
 
