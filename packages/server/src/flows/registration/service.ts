@@ -19,7 +19,7 @@ import type { Kysely } from "kysely";
 import { Secret, TOTP } from "otpauth";
 import QRCode from "qrcode";
 import type { SignedIn } from "../../account/guard.js";
-import type { AuditSink } from "../../audit/emitter.js";
+import type { AuditRecord, AuditSink } from "../../audit/emitter.js";
 import { type MethodType, parseTenantSettings, type TenantSettings } from "../../config/tenant-settings.js";
 import type { Clock } from "../../core/clock.js";
 import { LatchkeyError } from "../../core/errors.js";
@@ -380,16 +380,10 @@ export class RegistrationService {
       REGISTRATION_FLOW_MS,
     );
     if (stepUp) {
-      await this.deps.audit.emit({
-        tenantId: s.tenant.id,
+      await this.auditOwn(s, meta, flow.id, {
         event: "method.step_up_failed",
         result: "info",
         reason: "step_up_required",
-        actor: s.user.id,
-        target: s.user.id,
-        flowId: flow.id,
-        ip: meta.ip,
-        userAgent: meta.userAgent,
         details: { method: context.method, action: context.action, stage: "asked" },
       });
       return this.viewOf(s, flow);
@@ -477,15 +471,9 @@ export class RegistrationService {
       },
       "step_up",
     );
-    await this.deps.audit.emit({
-      tenantId: s.tenant.id,
+    await this.auditOwn(s, meta, flow.id, {
       event: "verification.sent",
       result: "info",
-      actor: s.user.id,
-      target: s.user.id,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { method, purpose: "step_up" },
     });
     return this.viewOf(s, saved);
@@ -537,16 +525,10 @@ export class RegistrationService {
         windowMs: 24 * HOUR,
         lockMs: settings.throttles.lockoutMinutes * MINUTE,
       });
-      await this.deps.audit.emit({
-        tenantId: s.tenant.id,
+      await this.auditOwn(s, meta, flow.id, {
         event: "verification.failed",
         result: "failure",
         reason: result.reason,
-        actor: s.user.id,
-        target: s.user.id,
-        flowId: flow.id,
-        ip: meta.ip,
-        userAgent: meta.userAgent,
         details: { method: challenge.method, purpose: "step_up" },
       });
       throw new LatchkeyError("VERIFICATION_FAILED");
@@ -554,15 +536,9 @@ export class RegistrationService {
     await this.deps.sessions.markStepUp(s.session.id, challenge.method);
     s.session.step_up_at = this.deps.clock.now();
     s.session.step_up_method = challenge.method;
-    await this.deps.audit.emit({
-      tenantId: s.tenant.id,
+    await this.auditOwn(s, meta, flow.id, {
       event: "verification.passed",
       result: "success",
-      actor: s.user.id,
-      target: s.user.id,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { method: challenge.method, purpose: "step_up" },
     });
     const { stepUp: _done, ...rest } = flow.context;
@@ -601,20 +577,32 @@ export class RegistrationService {
     return flow;
   }
 
+  /** Audits what the signed-in person did to their own account in this flow: they are actor and target. */
+  private auditOwn(
+    s: SignedIn,
+    meta: AccountMeta,
+    flowId: string,
+    record: Pick<AuditRecord, "event" | "result" | "reason" | "details">,
+  ): Promise<void> {
+    return this.deps.audit.emit({
+      tenantId: s.tenant.id,
+      ...record,
+      actor: s.user.id,
+      target: s.user.id,
+      flowId,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+    });
+  }
+
   /** Refuses (and audits) a change whose step-up is missing or went stale. */
   private async requireStepUp(s: SignedIn, meta: AccountMeta, flow: RegistrationFlow): Promise<void> {
     if (flow.context.action === "confirm") return;
     if (!this.needsStepUp(s, await this.rows(s))) return;
-    await this.deps.audit.emit({
-      tenantId: s.tenant.id,
+    await this.auditOwn(s, meta, flow.id, {
       event: "method.step_up_failed",
       result: "failure",
       reason: "step_up_required",
-      actor: s.user.id,
-      target: s.user.id,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { method: flow.context.method, action: flow.context.action, stage: flow.state },
     });
     throw new LatchkeyError("STEP_UP_REQUIRED");
@@ -742,15 +730,9 @@ export class RegistrationService {
       ...content,
       code,
     });
-    await this.deps.audit.emit({
-      tenantId: s.tenant.id,
+    await this.auditOwn(s, meta, flow.id, {
       event: "verification.sent",
       result: "info",
-      actor: s.user.id,
-      target: s.user.id,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { method, purpose: "registration" },
     });
     const prompt: ChallengePrompt = {
@@ -887,16 +869,10 @@ export class RegistrationService {
     reason: string,
   ): Promise<never> {
     await this.flows.save(flow, "confirm");
-    await this.deps.audit.emit({
-      tenantId: s.tenant.id,
+    await this.auditOwn(s, meta, flow.id, {
       event: "verification.failed",
       result: "failure",
       reason,
-      actor: s.user.id,
-      target: s.user.id,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { method: flow.context.method, purpose: "registration" },
     });
     throw new LatchkeyError("VERIFICATION_FAILED");
@@ -922,15 +898,9 @@ export class RegistrationService {
       s.session.step_up_at = this.deps.clock.now();
       s.session.step_up_method = flow.context.method;
     }
-    await this.deps.audit.emit({
-      tenantId: s.tenant.id,
+    await this.auditOwn(s, meta, flow.id, {
       event: "method.registered",
       result: "success",
-      actor: s.user.id,
-      target: s.user.id,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { method: flow.context.method, action: done.action, methodId: done.methodId },
     });
     await this.notify(
@@ -964,15 +934,9 @@ export class RegistrationService {
       { ...flow, context: { ...flow.context, result: { methodId: row.id, label: row.label } } },
       "completed",
     );
-    await this.deps.audit.emit({
-      tenantId: s.tenant.id,
+    await this.auditOwn(s, meta, flow.id, {
       event: "method.removed",
       result: "success",
-      actor: s.user.id,
-      target: s.user.id,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { method: row.type, methodId: row.id },
     });
     await this.notify(s, meta, "removed", row.type as MethodType, row.label, before);
