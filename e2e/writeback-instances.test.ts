@@ -81,6 +81,24 @@ describe.each(["postgres", "sqlite"] as const)("writeback across two instances (
     for (const u of created) await u.remove().catch(() => {});
   });
 
+  /** The store's row for the synced account with this anchor. */
+  function userByAnchor(anchor: string): Promise<User> {
+    return shared.store.db
+      .selectFrom("users")
+      .selectAll()
+      .where("source_anchor", "=", anchor)
+      .executeTakeFirstOrThrow();
+  }
+
+  /** The writeback operation's row as the store holds it. */
+  function operationRow(id: string) {
+    return shared.store.db
+      .selectFrom("writeback_operations")
+      .selectAll()
+      .where("id", "=", id)
+      .executeTakeFirstOrThrow();
+  }
+
   async function synced(link: TestAgentLink, u: CreatedUser): Promise<User> {
     const anchor = await anchorOf(env, "openldap", u.dn);
     seq += 1;
@@ -93,11 +111,7 @@ describe.each(["postgres", "sqlite"] as const)("writeback across two instances (
       users: [syncedUser(anchor, u.username, { dn: u.dn, mail: u.mail })],
     });
     if (ack.type !== "sync.ack") throw new Error(JSON.stringify(ack));
-    return shared.store.db
-      .selectFrom("users")
-      .selectAll()
-      .where("source_anchor", "=", anchor)
-      .executeTakeFirstOrThrow();
+    return userByAnchor(anchor);
   }
 
   it("a reset submitted on A reaches slapd through the agent linked to B: the new password binds", async () => {
@@ -126,11 +140,7 @@ describe.each(["postgres", "sqlite"] as const)("writeback across two instances (
     expect(await tryBind(env, "openldap", u.dn, next)).toBe("ok");
     expect(await tryBind(env, "openldap", u.dn, u.password)).not.toBe("ok");
 
-    const row = await shared.store.db
-      .selectFrom("writeback_operations")
-      .selectAll()
-      .where("id", "=", out.operationId)
-      .executeTakeFirstOrThrow();
+    const row = await operationRow(out.operationId);
     expect(row).toMatchObject({
       state: "succeeded",
       attempts: 1,
@@ -169,11 +179,7 @@ describe.each(["postgres", "sqlite"] as const)("writeback across two instances (
       users: [syncedUser(anchor, `Dying.User${engine}${seq}`, { mail: `dying${seq}@contoso.test` })],
     });
     if (ack.type !== "sync.ack") throw new Error(JSON.stringify(ack));
-    const user = await shared.store.db
-      .selectFrom("users")
-      .selectAll()
-      .where("source_anchor", "=", anchor)
-      .executeTakeFirstOrThrow();
+    const user = await userByAnchor(anchor);
     await wbA.ready();
     expect(wbA.canServe(user)).toBe(true);
 
@@ -185,11 +191,7 @@ describe.each(["postgres", "sqlite"] as const)("writeback across two instances (
     });
     expect(got).toHaveLength(1);
     expect(out).toMatchObject({ status: "failed", code: "OUTCOME_UNKNOWN" });
-    const row = await shared.store.db
-      .selectFrom("writeback_operations")
-      .selectAll()
-      .where("id", "=", out.operationId)
-      .executeTakeFirstOrThrow();
+    const row = await operationRow(out.operationId);
     expect(row).toMatchObject({ state: "failed", result_code: "OUTCOME_UNKNOWN", sealed_payload: null });
     expect(row.completed_at).not.toBeNull();
     const failed = await a.audit("writeback.failed");
@@ -228,11 +230,7 @@ describe.each(["postgres", "sqlite"] as const)("writeback across two instances (
       .set({ link_instance: "ghost-instance", last_heartbeat_at: Date.now() })
       .where("id", "=", ghost.agentId)
       .execute();
-    const user = await shared.store.db
-      .selectFrom("users")
-      .selectAll()
-      .where("source_anchor", "=", anchor)
-      .executeTakeFirstOrThrow();
+    const user = await userByAnchor(anchor);
     await wbA.ready();
     expect(wbA.canServe(user)).toBe(true);
 
@@ -243,11 +241,7 @@ describe.each(["postgres", "sqlite"] as const)("writeback across two instances (
       secrets: { newPassword: "Never-Claimed-Pass-9!" },
     });
     expect(out).toMatchObject({ status: "failed", code: "NO_AGENT" });
-    const row = await shared.store.db
-      .selectFrom("writeback_operations")
-      .selectAll()
-      .where("id", "=", out.operationId)
-      .executeTakeFirstOrThrow();
+    const row = await operationRow(out.operationId);
     // Taken back once, and that agent not tried again (its instance never claims anything).
     expect(row).toMatchObject({
       state: "failed",
