@@ -30,7 +30,7 @@ import {
   type RequestMeta,
   type ThrottlePort,
 } from "./ports.js";
-import type { ResetState } from "./states.js";
+import { RESET_STATES, type ResetState } from "./states.js";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -211,19 +211,8 @@ export class ResetService {
 
   /** Reads the current view (GET). */
   async view(tenant: Tenant, flowId: string, binding: string | undefined): Promise<ResetView> {
-    const flow = await this.flows.load(tenant.id, flowId, {
-      binding,
-      allowed: [
-        "identify",
-        "verify",
-        "new_password",
-        "pending",
-        "completed",
-        "unlocked",
-        "failed",
-        "blocked",
-      ],
-    });
+    // Every state has a page.
+    const flow = await this.flows.load(tenant.id, flowId, { binding, allowed: RESET_STATES });
     return this.viewOf(tenant, parseTenantSettings(tenant.settings_json), flow);
   }
 
