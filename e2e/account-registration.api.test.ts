@@ -22,7 +22,7 @@ import { verifyPassword } from "../packages/server/src/core/password-hash.js";
 import { translator } from "../packages/server/src/i18n/index.js";
 import { SoftAuthenticator } from "../packages/server/src/methods/passkey/testing/soft-authenticator.js";
 import { readMail } from "../test-env/env.js";
-import { passSecondFactor, postSignIn } from "./harness/account.js";
+import { confirmedTypes, passSecondFactor, postSignIn } from "./harness/account.js";
 import { csrfOf, HttpClient, solvedCaptcha } from "./harness/client.js";
 import { type PortalHarness, startPortal } from "./harness/portal.js";
 
@@ -331,12 +331,7 @@ describe("registration over HTTP: step-up, removal, review", () => {
     expect(done.status, JSON.stringify(done.body)).toBe(200);
     expect(done.body.state).toBe("completed");
     const rows = await methodsOf("quinn");
-    expect(
-      rows
-        .filter((r) => r.confirmed_at !== null)
-        .map((r) => r.type)
-        .sort(),
-    ).toEqual(["email", "questions"]);
+    expect(confirmedTypes(rows)).toEqual(["email", "questions"]);
   });
 
   it("removes a method in the session that stepped up, and tells the removed address", async () => {

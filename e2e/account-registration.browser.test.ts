@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseTenantSettings } from "../packages/server/src/config/tenant-settings.js";
 import { translator } from "../packages/server/src/i18n/index.js";
 import { getTestEnv, readMail } from "../test-env/env.js";
+import { confirmedTypes } from "./harness/account.js";
 import { agentProcessHooks, agentSpawner } from "./harness/agent-process.js";
 import { hybridDialects, startHybrid } from "./harness/hybrid.js";
 import { startPortal } from "./harness/portal.js";
@@ -47,7 +48,7 @@ async function signIn(page: Page, base: string, username: string, password: stri
 /** The "added" page for `type` (axe-checked as `axe` when given), then its link back to the methods list. */
 async function addedThenBack(
   page: Page,
-  type: "totp" | "questions" | "passkey",
+  type: "sms" | "totp" | "questions" | "passkey",
   axe?: string,
 ): Promise<void> {
   expect(await heading(page)).toBe(
@@ -175,14 +176,7 @@ describe("my account: registration in Chromium", () => {
     const sms = await phone.waitFor({ to: mobileShown, since: phoneSince, channel: "sms" });
     await page.getByLabel(t("reset.code.label"), { exact: true }).fill(sms.code);
     await press(page, t("account.methods.code.submit"));
-    expect(await heading(page)).toBe(
-      t("account.methods.done.added", { type: t("account.methods.type.sms") }),
-    );
-    await page
-      .getByRole("link", { name: t("account.methods.done.back") })
-      .first()
-      .click();
-    await page.waitForLoadState("load");
+    await addedThenBack(page, "sms");
 
     // The confirmed email counts as a proof in this session: the next additions need no other.
     const { totpSecret, totpStep } = await addMethod(page, "totp");
@@ -193,12 +187,7 @@ describe("my account: registration in Chromium", () => {
       .selectAll()
       .where("user_id", "=", user.id)
       .execute();
-    expect(
-      rows
-        .filter((r) => r.confirmed_at !== null)
-        .map((r) => r.type)
-        .sort(),
-    ).toEqual(["email", "passkey", "questions", "sms", "totp"]);
+    expect(confirmedTypes(rows)).toEqual(["email", "passkey", "questions", "sms", "totp"]);
 
     // The reset, in the same tab (the virtual authenticator belongs to it): passkey, then the app.
     const reset = page;
@@ -274,14 +263,7 @@ describe("my account: registration in Chromium", () => {
     const sms = await harness.waitForPhone({ to: "+447700900123", since: phoneSince, channel: "sms" });
     await page.getByLabel(t("reset.code.label"), { exact: true }).fill(sms.code);
     await press(page, t("account.methods.code.submit"));
-    expect(await heading(page)).toBe(
-      t("account.methods.done.added", { type: t("account.methods.type.sms") }),
-    );
-    await page
-      .getByRole("link", { name: t("account.methods.done.back") })
-      .first()
-      .click();
-    await page.waitForLoadState("load");
+    await addedThenBack(page, "sms");
 
     await addMethod(page, "totp");
     await addMethod(page, "questions");

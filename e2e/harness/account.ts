@@ -90,3 +90,11 @@ export async function insertCloudUser(
     .execute();
   return id;
 }
+
+/** The types of the confirmed methods among `rows`, sorted. */
+export function confirmedTypes(rows: readonly { type: string; confirmed_at: number | null }[]): string[] {
+  return rows
+    .filter((r) => r.confirmed_at !== null)
+    .map((r) => r.type)
+    .sort();
+}
