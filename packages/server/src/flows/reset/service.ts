@@ -10,7 +10,7 @@
  */
 import { type Kysely, sql } from "kysely";
 import type { ReasonCode } from "../../audit/catalogue.js";
-import type { AuditSink } from "../../audit/emitter.js";
+import type { AuditRecord, AuditSink } from "../../audit/emitter.js";
 import { type MethodType, parseTenantSettings, type TenantSettings } from "../../config/tenant-settings.js";
 import type { Clock } from "../../core/clock.js";
 import { LatchkeyError } from "../../core/errors.js";
@@ -198,13 +198,9 @@ export class ResetService {
       });
     }
     const { flow, binding } = await this.flows.create(tenant.id, settings.reset.flowLifetimeMinutes * MINUTE);
-    await this.deps.audit.emit({
-      tenantId: tenant.id,
+    await this.flowAudit(tenant, flow, meta, {
       event: "reset_flow.created",
       result: "info",
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
     });
     return { view: await this.viewOf(tenant, settings, flow), binding };
   }
@@ -232,14 +228,10 @@ export class ResetService {
     const settings = parseTenantSettings(tenant.settings_json);
     const flow = await this.load(step, ["identify"]);
     if (!(await this.deps.captcha.verify(input.captcha))) {
-      await this.deps.audit.emit({
-        tenantId: tenant.id,
+      await this.flowAudit(tenant, flow, meta, {
         event: "reset_flow.identified",
         result: "failure",
         reason: "captcha_failed",
-        flowId: flow.id,
-        ip: meta.ip,
-        userAgent: meta.userAgent,
       });
       throw new LatchkeyError("CAPTCHA_FAILED");
     }
@@ -284,30 +276,38 @@ export class ResetService {
       { ...flow, userId: user?.id ?? null, phantom, context: { ...flow.context, ...context } },
       next,
     );
-    await this.deps.audit.emit({
-      tenantId: tenant.id,
+    await this.flowAudit(tenant, flow, meta, {
       event: "reset_flow.identified",
       result: eligibility.eligible ? "success" : "failure",
       reason: eligibility.reason,
       target: user?.id ?? null,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { checks: eligibility.checks.map((c) => `${c.id}:${c.ok ? "pass" : "fail"}`) },
     });
     if (next === "blocked") {
-      await this.deps.audit.emit({
-        tenantId: tenant.id,
+      await this.flowAudit(tenant, flow, meta, {
         event: "reset_flow.blocked",
         result: "failure",
         reason: eligibility.reason,
         target: user?.id ?? null,
-        flowId: flow.id,
-        ip: meta.ip,
-        userAgent: meta.userAgent,
       });
     }
     return this.viewOf(tenant, settings, saved, { user, methods });
+  }
+
+  /** Records an event of this flow's request: the tenant, the flow and who asked are filled in. */
+  private flowAudit(
+    tenant: Tenant,
+    flow: { id: string },
+    meta: RequestMeta,
+    record: Omit<AuditRecord, "tenantId" | "flowId" | "ip" | "userAgent">,
+  ): Promise<void> {
+    return this.deps.audit.emit({
+      ...record,
+      tenantId: tenant.id,
+      flowId: flow.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+    });
   }
 
   /** Step 2a: pick a method and start its challenge (sends a code where the method has one). */
@@ -360,14 +360,10 @@ export class ResetService {
       },
       "verify",
     );
-    await this.deps.audit.emit({
-      tenantId: tenant.id,
+    await this.flowAudit(tenant, flow, meta, {
       event: "verification.sent",
       result: "info",
       target: user?.id ?? null,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { method },
     });
     return this.viewOf(tenant, settings, saved, { user, methods });
@@ -422,15 +418,11 @@ export class ResetService {
         lockMs: settings.throttles.lockoutMinutes * MINUTE,
       });
       const reason: ReasonCode = result.ok ? "code_wrong" : result.reason;
-      await this.deps.audit.emit({
-        tenantId: tenant.id,
+      await this.flowAudit(tenant, flow, meta, {
         event: "verification.failed",
         result: "failure",
         reason,
         target: user?.id ?? null,
-        flowId: flow.id,
-        ip: meta.ip,
-        userAgent: meta.userAgent,
         details: { method },
       });
       if (methodUntil !== null || proofUntil !== null) {
@@ -445,14 +437,10 @@ export class ResetService {
     const next: ResetState = gatesPassed.length >= required ? "new_password" : "verify";
     const { challenge: _done, ...rest } = flow.context;
     const saved = await this.flows.save({ ...flow, gatesPassed, context: rest }, next);
-    await this.deps.audit.emit({
-      tenantId: tenant.id,
+    await this.flowAudit(tenant, flow, meta, {
       event: "verification.passed",
       result: "success",
       target: user?.id ?? null,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { method, gatesPassed: gatesPassed.length, gatesRequired: required },
     });
     return this.viewOf(tenant, settings, saved, { user, methods });
@@ -488,15 +476,11 @@ export class ResetService {
     const verdict = await this.verdict(settings, user, input.password, true);
     if (!verdict.ok) {
       const failed = verdict.rules.filter((r) => !r.ok && !r.skipped).map((r) => r.id);
-      await this.deps.audit.emit({
-        tenantId: tenant.id,
+      await this.flowAudit(tenant, flow, meta, {
         event: "password.rejected",
         result: "failure",
         reason: "policy_violation",
         target: user.id,
-        flowId: flow.id,
-        ip: meta.ip,
-        userAgent: meta.userAgent,
         details: { ruleIds: failed },
       });
       throw new PasswordRejectedError(verdict);
@@ -515,15 +499,11 @@ export class ResetService {
       });
     }
     if (result.ok === false) {
-      await this.deps.audit.emit({
-        tenantId: tenant.id,
+      await this.flowAudit(tenant, flow, meta, {
         event: "password.rejected",
         result: "failure",
         reason: result.code,
         target: user.id,
-        flowId: flow.id,
-        ip: meta.ip,
-        userAgent: meta.userAgent,
       });
       throw new LatchkeyError("PASSWORD_SET_FAILED", undefined, { messageId: result.messageId });
     }
@@ -554,15 +534,11 @@ export class ResetService {
       });
     }
     if (result.ok === false) {
-      await this.deps.audit.emit({
-        tenantId: tenant.id,
+      await this.flowAudit(tenant, flow, meta, {
         event: "account.unlocked",
         result: "failure",
         reason: result.code,
         target: user.id,
-        flowId: flow.id,
-        ip: meta.ip,
-        userAgent: meta.userAgent,
       });
       throw new LatchkeyError("UNLOCK_FAILED", undefined, { messageId: result.messageId });
     }
@@ -644,15 +620,11 @@ export class ResetService {
         );
       });
     }
-    await this.deps.audit.emit({
-      tenantId: tenant.id,
+    await this.flowAudit(tenant, flow, meta, {
       event: "admin_contact.requested",
       result: send ? "success" : "failure",
       reason: user ? (send ? null : "throttled") : "user_not_found",
       target: user?.id ?? null,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { notified: send ? admins.length : 0 },
     });
     const saved = { ...flow, context: { ...flow.context, lockedUntil: undefined } };
@@ -883,15 +855,11 @@ export class ResetService {
       },
       "blocked",
     );
-    await this.deps.audit.emit({
-      tenantId: tenant.id,
+    await this.flowAudit(tenant, flow, meta, {
       event: "throttle.locked",
       result: "failure",
       reason: "throttled",
       target: user?.id ?? null,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { lockedUntil },
     });
     return this.viewOf(tenant, settings, saved);
@@ -974,15 +942,11 @@ export class ResetService {
       },
       "failed",
     );
-    await this.deps.audit.emit({
-      tenantId: tenant.id,
+    await this.flowAudit(tenant, flow, meta, {
       event: "reset_flow.failed",
       result: "failure",
       reason: end.code,
       target: user.id,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { kind: pending.kind, operationId: pending.operationId },
     });
     return saved;
@@ -1007,15 +971,11 @@ export class ResetService {
     if (unlocked) await this.markUnlocked(user);
     await this.resetCounters(tenant, user);
     const revoked = await this.deps.revokeSessions(user);
-    await this.deps.audit.emit({
-      tenantId: tenant.id,
+    await this.flowAudit(tenant, flow, meta, {
       event: "password.reset",
       result: "success",
       actor: user.id,
       target: user.id,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { gates: flow.gatesPassed, kind: user.kind, unlocked, afterPending: flow.state === "pending" },
     });
     await this.deps.audit.emit({
@@ -1027,14 +987,10 @@ export class ResetService {
       details: { count: revoked },
     });
     await this.notifyReset(tenant, settings, user, meta);
-    await this.deps.audit.emit({
-      tenantId: tenant.id,
+    await this.flowAudit(tenant, flow, meta, {
       event: "reset_flow.completed",
       result: "success",
       target: user.id,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { outcome: "reset" },
     });
     return saved;
@@ -1054,26 +1010,18 @@ export class ResetService {
     const saved = await this.flows.save(flow, "unlocked");
     await this.markUnlocked(user);
     await this.resetCounters(tenant, user);
-    await this.deps.audit.emit({
-      tenantId: tenant.id,
+    await this.flowAudit(tenant, flow, meta, {
       event: "account.unlocked",
       result: "success",
       actor: user.id,
       target: user.id,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { gates: flow.gatesPassed, kind: user.kind, afterPending: flow.state === "pending" },
     });
     await this.notifyUnlock(tenant, settings, user, meta);
-    await this.deps.audit.emit({
-      tenantId: tenant.id,
+    await this.flowAudit(tenant, flow, meta, {
       event: "reset_flow.completed",
       result: "success",
       target: user.id,
-      flowId: flow.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
       details: { outcome: "unlocked" },
     });
     return saved;
