@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { createTestDatabase, readMail } from "../../../../test-env/env.js";
 import { parseMail } from "../../../../test-env/mail.js";
@@ -20,36 +19,6 @@ import type { MessageTransport, OutboundMessage } from "./types.js";
 
 const secrets = randomSecrets();
 
-/**
- * A fresh PostgreSQL database: the test environment's when its global setup ran, otherwise one
- * created on LATCHKEY_TEST_PG_URL or the local server; null when none answers.
- */
-async function testPostgres(): Promise<{ url: string; drop(): Promise<void> } | null> {
-  try {
-    return await createTestDatabase();
-  } catch (e) {
-    if (!String(e).includes("latchkeyEnv was not provided")) throw e;
-  }
-  const base = process.env.LATCHKEY_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-  const name = `lk_outbox_${randomBytes(5).toString("hex")}`;
-  const admin = async (q: string) => {
-    const c = new pg.Client({ connectionString: base, connectionTimeoutMillis: 3000 });
-    await c.connect();
-    try {
-      await c.query(q);
-    } finally {
-      await c.end();
-    }
-  };
-  try {
-    await admin(`create database "${name}"`);
-  } catch {
-    return null;
-  }
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`drop database if exists "${name}" with (force)`) };
-}
 const TENANT = "tenant-1";
 
 function tempDbFile(): string {
@@ -545,12 +514,8 @@ describe("several workers", () => {
     expect(states.every((s) => s === "sent")).toBe(true);
   });
 
-  it("never send a message twice (PostgreSQL, FOR UPDATE SKIP LOCKED)", async (ctx) => {
-    const pg = await testPostgres();
-    if (!pg) {
-      ctx.skip();
-      return;
-    }
+  it("never send a message twice (PostgreSQL, FOR UPDATE SKIP LOCKED)", async () => {
+    const pg = await createTestDatabase();
     try {
       const n = 40;
       const { handled, bodies, states } = await concurrentDrain(pg.url, n);

@@ -1,5 +1,3 @@
-import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../../../../test-env/env.js";
 import { StoreAudit } from "../audit/emitter.js";
@@ -209,44 +207,9 @@ describe("throttlePolicies", () => {
   });
 });
 
-/**
- * A fresh PostgreSQL database: the test environment's when its global setup ran, otherwise one
- * created on LATCHKEY_TEST_PG_URL or the local server; null when none answers.
- */
-async function testPostgres(): Promise<{ url: string; drop(): Promise<void> } | null> {
-  try {
-    return await createTestDatabase();
-  } catch (e) {
-    if (!String(e).includes("latchkeyEnv was not provided")) throw e;
-  }
-  const base = process.env.LATCHKEY_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-  const name = `lk_throttle_${randomBytes(5).toString("hex")}`;
-  const admin = async (q: string) => {
-    const c = new pg.Client({ connectionString: base, connectionTimeoutMillis: 3000 });
-    await c.connect();
-    try {
-      await c.query(q);
-    } finally {
-      await c.end();
-    }
-  };
-  try {
-    await admin(`create database "${name}"`);
-  } catch {
-    return null;
-  }
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`drop database if exists "${name}" with (force)`) };
-}
-
 describe("Throttle on PostgreSQL", () => {
-  it("counts, locks and lets exactly `limit` of 40 parallel hits from two instances through", async (ctx) => {
-    const db = await testPostgres();
-    if (!db) {
-      ctx.skip();
-      return;
-    }
+  it("counts, locks and lets exactly `limit` of 40 parallel hits from two instances through", async () => {
+    const db = await createTestDatabase();
     const a = openStore({ url: db.url, poolSize: 8 });
     const b = openStore({ url: db.url, poolSize: 8 });
     try {
