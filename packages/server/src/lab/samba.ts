@@ -95,7 +95,7 @@ export async function assertPortsFree(ports: number[]): Promise<void> {
   }
 }
 
-/** What a seeded DC offers (test-env's AdEnv has the same shape). */
+/** What a seeded DC offers (test-env's AdEnv is this type, with the test values documented there). */
 export interface LabAd<N extends string> {
   url: string;
   starttlsUrl: string;

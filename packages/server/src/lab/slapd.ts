@@ -28,7 +28,7 @@ export const OL = {
   adminGroupDn: "cn=sspr-admins,ou=groups,dc=example,dc=test",
 } as const;
 
-/** What a started slapd offers (test-env's OpenLdapEnv has the same shape). */
+/** What a started slapd offers (test-env's OpenLdapEnv is this type, with the test values documented there). */
 export interface LabOpenLdap<N extends string> {
   url: string;
   ldapsUrl: string;
